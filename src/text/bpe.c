@@ -1,0 +1,152 @@
+/* bpe.c - encode_text and encode_rendered (spec/text.md §1.3, §1.6, §1.7).
+ *
+ * Per piece: bytes -> byte symbols, then merges by rank. The merge loop keeps
+ * the symbols in a doubly linked list and candidate pairs in a binary heap
+ * ordered by (rank, position), so equal ranks resolve leftmost first exactly as
+ * the spec's "smallest rank, then leftmost" rule; entries made stale by an
+ * earlier merge are detected on pop and dropped. That is O(n log n) per piece,
+ * which keeps pathological pieces (18 KB of letters) fast. Scratch memory is
+ * per call, so a shared vocabulary needs no locking. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "text/vocab_internal.h"
+
+void ds4_tokens_push(ds4_tokens *t, int32_t id) {
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        int32_t *p = realloc(t->ids, cap * sizeof *p);
+        if (!p) abort();
+        t->ids = p;
+        t->cap = cap;
+    }
+    t->ids[t->n++] = id;
+}
+
+void ds4_tokens_free(ds4_tokens *t) {
+    free(t->ids);
+    t->ids = NULL;
+    t->n = t->cap = 0;
+}
+
+typedef struct sym { int32_t id, prev, next; } sym;
+typedef struct cand { int32_t rank, pos, right, id; } cand; /* pos/right: symbol indices */
+
+typedef struct bpe_scratch {
+    const ds4_vocab *v;
+    ds4_tokens *out;
+    sym *syms;
+    size_t syms_cap;
+    cand *heap;
+    size_t heap_n, heap_cap;
+} bpe_scratch;
+
+static int cand_less(const cand *a, const cand *b) {
+    return a->rank < b->rank || (a->rank == b->rank && a->pos < b->pos);
+}
+
+static void heap_push(bpe_scratch *s, cand c) {
+    if (s->heap_n == s->heap_cap) {
+        s->heap_cap = s->heap_cap ? s->heap_cap * 2 : 64;
+        s->heap = realloc(s->heap, s->heap_cap * sizeof *s->heap);
+        if (!s->heap) abort();
+    }
+    size_t i = s->heap_n++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!cand_less(&c, &s->heap[p])) break;
+        s->heap[i] = s->heap[p];
+        i = p;
+    }
+    s->heap[i] = c;
+}
+
+static cand heap_pop(bpe_scratch *s) {
+    cand top = s->heap[0], last = s->heap[--s->heap_n];
+    size_t i = 0, n = s->heap_n;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const cand *best = &last;
+        if (l < n && cand_less(&s->heap[l], best)) { m = l; best = &s->heap[l]; }
+        if (r < n && cand_less(&s->heap[r], best)) { m = r; }
+        if (m == i) break;
+        s->heap[i] = s->heap[m];
+        i = m;
+    }
+    if (n) s->heap[i] = last;
+    return top;
+}
+
+static void try_pair(bpe_scratch *s, int32_t a) {
+    int32_t b = s->syms[a].next;
+    if (b < 0) return;
+    int32_t id;
+    int32_t rank = ds4_merge_lookup(s->v, s->syms[a].id, s->syms[b].id, &id);
+    if (rank >= 0) heap_push(s, (cand){rank, a, b, id});
+}
+
+static int bpe_piece(void *ctx, const char *p, size_t n) {
+    bpe_scratch *s = ctx;
+    const ds4_vocab *v = s->v;
+    if (n == 1) { ds4_tokens_push(s->out, v->byte_id[(uint8_t)p[0]]); return 0; }
+    if (n > s->syms_cap) {
+        s->syms_cap = n * 2;
+        s->syms = realloc(s->syms, s->syms_cap * sizeof *s->syms);
+        if (!s->syms) abort();
+    }
+    for (size_t i = 0; i < n; i++) {
+        s->syms[i].id = v->byte_id[(uint8_t)p[i]];
+        s->syms[i].prev = (int32_t)i - 1;
+        s->syms[i].next = i + 1 < n ? (int32_t)i + 1 : -1;
+    }
+    s->heap_n = 0;
+    for (size_t i = 0; i + 1 < n; i++) try_pair(s, (int32_t)i);
+    while (s->heap_n) {
+        cand c = heap_pop(s);
+        sym *a = &s->syms[c.pos];
+        /* Stale if either side was merged away or changed since the push. */
+        if (a->id < 0 || a->next != c.right) continue;
+        sym *b = &s->syms[c.right];
+        int32_t id = -1;
+        if (ds4_merge_lookup(v, a->id, b->id, &id) != c.rank || id != c.id) continue;
+        a->id = c.id;
+        a->next = b->next;
+        if (b->next >= 0) s->syms[b->next].prev = c.pos;
+        b->id = -1;
+        b->next = -1;
+        if (a->prev >= 0) try_pair(s, a->prev);
+        try_pair(s, c.pos);
+    }
+    for (int32_t i = 0; i >= 0; i = s->syms[i].next) ds4_tokens_push(s->out, s->syms[i].id);
+    return 0;
+}
+
+int ds4_encode_text(const ds4_vocab *v, const char *s, size_t n, ds4_tokens *out, ds4_err *err) {
+    bpe_scratch sc = {.v = v, .out = out};
+    int rc = ds4_pretok_split(v->pre, s, n, bpe_piece, &sc, err);
+    free(sc.syms);
+    free(sc.heap);
+    return rc;
+}
+
+int ds4_encode_rendered(const ds4_vocab *v, const char *s, size_t n, ds4_tokens *out, ds4_err *err) {
+    size_t sp_len[DS4_SP_COUNT];
+    for (int k = 0; k < DS4_SP_COUNT; k++) sp_len[k] = strlen(ds4_special_str((ds4_special)k));
+    size_t span = 0, i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        /* Every special starts with '<' or with the first byte of '｜'. */
+        if (c != '<' && c != 0xEF) { i++; continue; }
+        int hit = -1;
+        for (int k = 0; k < DS4_SP_COUNT; k++) {
+            if (n - i >= sp_len[k] && memcmp(s + i, ds4_special_str((ds4_special)k), sp_len[k]) == 0) { hit = k; break; }
+        }
+        if (hit < 0) { i++; continue; }
+        if (i > span && ds4_encode_text(v, s + span, i - span, out, err) < 0) return -1;
+        ds4_tokens_push(out, v->special[hit]);
+        i += sp_len[hit];
+        span = i;
+    }
+    if (n > span && ds4_encode_text(v, s + span, n - span, out, err) < 0) return -1;
+    return 0;
+}
