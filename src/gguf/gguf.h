@@ -113,11 +113,23 @@ int gguf_arr_strings(const gguf_value *arr, gguf_str *out /* count entries */);
 
 const char *gguf_vtype_name(uint32_t t);
 
+/* Added by the gguf module (not in the first interface draft): */
+/* 1 if s is strict UTF-8 (string values are not checked at load time). */
+int gguf_str_is_utf8(gguf_str s);
+/* 1 if s equals the C string cstr. */
+int gguf_str_eq(gguf_str s, const char *cstr);
+
 /* ---- writer ----
- * Streams a GGUF v3 file: metadata and tensor infos are collected in memory,
- * then gguf_writer_write_header() emits the header and infos, and the caller
- * streams each tensor's bytes in declaration order with gguf_writer_tensor_data
- * (padding is inserted automatically). Offsets are computed at declare time. */
+ * Metadata and tensor infos are collected in memory; offsets are computed at
+ * declare time (declaration order, each tensor aligned). The header bytes
+ * (gguf_writer_header_bytes) are everything before the data section; each
+ * tensor's bytes go at gguf_writer_tensor_file_offset (e.g. pwrite), so
+ * tensors can be written in parallel. gguf_writer_write_header/_write_tensor
+ * do exactly that on a file descriptor.
+ * Metadata is written in the order it was added. The alignment given to
+ * gguf_writer_new must match a general.alignment u32 key if one is added, and
+ * be 32 (the default) if none is. A failed kv/tensor call returns -1 and
+ * records a message (gguf_writer_error); header_bytes then refuses too. */
 typedef struct gguf_writer gguf_writer;
 
 gguf_writer *gguf_writer_new(uint32_t alignment);
@@ -141,5 +153,26 @@ uint64_t gguf_writer_tensor_file_offset(const gguf_writer *w, int idx); /* absol
 /* Serialized header+metadata+tensor infos+padding, i.e. the bytes before the
  * data section. Caller frees *out. */
 int gguf_writer_header_bytes(const gguf_writer *w, uint8_t **out, uint64_t *len, ds4_err *err);
+
+/* Added by the gguf module: */
+int gguf_writer_kv_u8(gguf_writer *w, const char *key, uint8_t v);
+int gguf_writer_kv_i8(gguf_writer *w, const char *key, int8_t v);
+int gguf_writer_kv_u16(gguf_writer *w, const char *key, uint16_t v);
+int gguf_writer_kv_i16(gguf_writer *w, const char *key, int16_t v);
+int gguf_writer_kv_i64(gguf_writer *w, const char *key, int64_t v);
+int gguf_writer_kv_f64(gguf_writer *w, const char *key, double v);
+/* Any value as the reader returns it (scalars re-encoded, strings and arrays
+ * copied from their encoding, which is re-validated: nested arrays included).
+ * This is how a file's metadata is copied into a new file. */
+int gguf_writer_kv_value(gguf_writer *w, const char *key, const gguf_value *v);
+int gguf_writer_n_tensors(const gguf_writer *w);
+/* First error recorded by a kv/tensor call, or NULL. */
+const char *gguf_writer_error(const gguf_writer *w);
+/* Writes the header bytes at offset 0 of fd and sizes the file to
+ * gguf_writer_total_size (so all padding reads as zeros). */
+int gguf_writer_write_header(const gguf_writer *w, int fd, ds4_err *err);
+/* pwrite()s tensor idx's gguf_writer_tensor_nbytes bytes at its offset;
+ * safe to call from several threads for different tensors. */
+int gguf_writer_write_tensor(const gguf_writer *w, int fd, int idx, const void *data, ds4_err *err);
 
 #endif
