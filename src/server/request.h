@@ -1,0 +1,55 @@
+/* request.h - the generation knobs common to every API family
+ * (spec/server.md §3.4-§3.6, §16): sampling, stop strings, output limit,
+ * streaming, logprobs, response_format.
+ *
+ * The text layer (text/chat.h) parses what the prompt needs (messages, tools,
+ * thinking mode); this file parses the rest of the same body. Wrong JSON
+ * types are 400s, never silently ignored; features the server cannot honour
+ * (constrained decoding, n > 1) are refused with a message that says so. */
+#ifndef DS4_SERVER_REQUEST_H
+#define DS4_SERVER_REQUEST_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/ds4_err.h"
+#include "text/chat.h"
+
+#define DS4S_MAX_STOP 16
+#define DS4S_MAX_TOP_LOGPROBS 20
+
+typedef struct ds4s_params {
+    int stream;
+    int include_usage;       /* stream_options.include_usage */
+    int max_tokens;          /* -1: server default (--tokens) */
+    double temperature;      /* 1.0 */
+    double top_p;            /* 1.0 */
+    double min_p;            /* 0.05 */
+    int top_k;               /* 0 = off */
+    uint64_t seed;           /* 0 = random */
+    char *stop[DS4S_MAX_STOP];
+    size_t n_stop;
+    int logprobs;            /* return per-token logprobs */
+    int top_logprobs;        /* alternatives per token, 0..20 */
+    int summary;             /* Responses reasoning.summary opt-in */
+    char *previous_response_id;  /* Responses; NULL if absent/null */
+} ds4s_params;
+
+/* Fills p from body (a JSON object). Returns -1 with err = the 400 message. */
+int ds4s_params_parse(ds4_api api, const json_t *body, ds4s_params *p, ds4_err *err);
+void ds4s_params_free(ds4s_params *p);
+
+/* The sampler settings actually used for a request: thinking modes ignore the
+ * client knobs (§3.4) and use T=1, top_p=1, top_k=0, min_p=0.05. */
+typedef struct ds4s_sampling {
+    float temperature, top_p, min_p;
+    int top_k;
+    uint64_t seed;
+} ds4s_sampling;
+void ds4s_params_sampling(const ds4s_params *p, int thinking, ds4s_sampling *out);
+
+/* Output-token budget: the request's limit or def, clamped to ctx - prompt. */
+int ds4s_params_budget(const ds4s_params *p, int def, int ctx, int n_prompt);
+
+#endif
