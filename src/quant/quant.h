@@ -83,6 +83,18 @@ float ds4_vec_dot_f16_f32(int64_t n, const uint16_t *w, const float *x);
 /* Same, reassociated for speed (SIMD lanes); differs in the last bits. */
 float ds4_vec_dot_f16_f32_fast(int64_t n, const uint16_t *w, const float *x);
 
+/* Multi-row forms: out[r] = ds4_vec_dot_*(n, (const char *)w + r*row_stride, x)
+ * for r < nrows, bit-identical to the one-row call; faster because several
+ * rows' block-order float chains run interleaved. */
+void ds4_vec_dot_q8_0_rows(int64_t n, int64_t nrows, const void *w, size_t row_stride,
+                           const ds4_act_q8_0 *x, float *out);
+void ds4_vec_dot_iq2_xxs_q8_K_rows(int64_t n, int64_t nrows, const void *w, size_t row_stride,
+                                   const ds4_block_q8_K *y, float *out);
+void ds4_vec_dot_q2_K_q8_K_rows(int64_t n, int64_t nrows, const void *w, size_t row_stride,
+                                const ds4_block_q8_K *y, float *out);
+void ds4_vec_dot_q4_K_q8_K_rows(int64_t n, int64_t nrows, const void *w, size_t row_stride,
+                                const ds4_block_q8_K *y, float *out);
+
 /* Scalar references (always available; tests compare the dispatched kernels to these). */
 float ds4_vec_dot_q8_0_ref(int64_t n, const void *w, const ds4_act_q8_0 *x);
 float ds4_vec_dot_iq2_xxs_q8_K_ref(int64_t n, const void *w, const ds4_block_q8_K *y);
