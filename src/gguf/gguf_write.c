@@ -310,7 +310,7 @@ int gguf_writer_header_bytes(const gguf_writer *w, uint8_t **out, uint64_t *len,
     W32(GGUF_VERSION);
     W64(w->n_t);
     W64(w->n_kv);
-    memcpy(b + p, w->kv, (size_t)w->kv_len);
+    if (w->kv_len) memcpy(b + p, w->kv, (size_t)w->kv_len);
     p += w->kv_len;
     for (uint64_t i = 0; i < w->n_t; i++) {
         const gguf_tensor *t = &w->t[i].t;
