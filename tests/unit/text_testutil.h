@@ -12,7 +12,7 @@
 #include "text/text.h"
 
 /* Array of the JSON objects of a .jsonl file (one per non-empty line), or NULL. */
-static json_t *tu_load_jsonl(const char *rel) {
+__attribute__((unused)) static json_t *tu_load_jsonl(const char *rel) {
     FILE *f = fopen(t_data_path(rel), "rb");
     if (!f) return NULL;
     json_t *arr = json_array();
@@ -31,7 +31,7 @@ static json_t *tu_load_jsonl(const char *rel) {
     return arr;
 }
 
-static ds4_vocab *tu_vocab(void) {
+__attribute__((unused)) static ds4_vocab *tu_vocab(void) {
     static ds4_vocab *v;
     if (!v) {
         ds4_err e = {{0}};
@@ -41,7 +41,7 @@ static ds4_vocab *tu_vocab(void) {
     return v;
 }
 
-static int tu_quick(void) {
+__attribute__((unused)) static int tu_quick(void) {
     const char *q = getenv("DS4_TEST_QUICK");
     return q && *q && strcmp(q, "0") != 0;
 }

@@ -1,0 +1,170 @@
+/* test_text_chat.c - request body -> rendered prompt -> ids for every case of
+ * tests/data/chat/cases.jsonl (byte-exact), plus exact DSML replay, the
+ * thinking-mode controls and request errors. */
+#include "harness.h"
+#include "text_testutil.h"
+
+static const char *mode_name(ds4_think_mode m) { return ds4_think_mode_name(m); }
+
+static void show_diff(const char *name, const char *got, size_t gl, const char *want, size_t wl) {
+    size_t i = 0;
+    while (i < gl && i < wl && got[i] == want[i]) i++;
+    size_t from = i > 60 ? i - 60 : 0;
+    T_FAIL("%s: rendered differs at byte %zu (got %zu bytes, want %zu)\n  got:  ...%.*s\n  want: ...%.*s", name, i, gl, wl,
+           (int)((gl - from) > 160 ? 160 : gl - from), got + from, (int)((wl - from) > 160 ? 160 : wl - from), want + from);
+}
+
+TEST(all_chat_cases_render_byte_exact_and_tokenize) {
+    ds4_vocab *v = tu_vocab();
+    CHECK(v);
+    json_t *cases = tu_load_jsonl("chat/cases.jsonl");
+    CHECK(cases);
+    CHECK_EQ_INT(json_array_size(cases), 49);
+    size_t i;
+    json_t *c;
+    json_array_foreach(cases, i, c) {
+        const char *name = json_string_value(json_object_get(c, "name"));
+        int api = ds4_api_from_name(json_string_value(json_object_get(c, "api")));
+        CHECKF(api >= 0, "%s: api", name);
+        json_t *body = json_object_get(c, "body");
+        json_t *want = json_object_get(c, "rendered");
+        ds4_sbuf out = {0};
+        ds4_think_mode mode;
+        ds4_err e = {{0}};
+        int rc = ds4_render_body((ds4_api)api, json_string_value(body), json_string_length(body),
+                                 (uint32_t)json_integer_value(json_object_get(c, "ctx_size")), NULL, &out, &mode, &e);
+        CHECKF(rc == 0, "%s: %s", name, e.msg);
+        CHECKF(!strcmp(mode_name(mode), json_string_value(json_object_get(c, "think_mode"))), "%s: mode %s", name, mode_name(mode));
+        if (out.len != json_string_length(want) || memcmp(out.p, json_string_value(want), out.len) != 0)
+            show_diff(name, out.p, out.len, json_string_value(want), json_string_length(want));
+        ds4_tokens t = {0};
+        CHECK_EQ_INT(ds4_encode_rendered(v, out.p, out.len, &t, &e), 0);
+        json_t *ids = json_object_get(c, "ids");
+        CHECKF(t.n == json_array_size(ids), "%s: %zu ids, want %zu", name, t.n, json_array_size(ids));
+        CHECK_EQ_INT(t.n, json_integer_value(json_object_get(c, "prompt_tokens")));
+        for (size_t k = 0; k < t.n; k++)
+            CHECKF(t.ids[k] == json_integer_value(json_array_get(ids, k)), "%s: id[%zu] = %d", name, k, t.ids[k]);
+        ds4_tokens_free(&t);
+        ds4_sbuf_free(&out);
+    }
+    json_decref(cases);
+}
+
+static const char *lookup_fixed(void *ctx, const char *id, size_t *len) {
+    const char *const *tab = ctx;
+    for (int i = 0; tab[i]; i += 2)
+        if (!strcmp(tab[i], id)) { *len = strlen(tab[i + 1]); return tab[i + 1]; }
+    return NULL;
+}
+
+TEST(exact_replay_uses_remembered_block_only_when_all_ids_agree) {
+    const char *block = "\n<\xef\xbd\x9c" "DSML\xef\xbd\x9ctool_calls>SAMPLED</\xef\xbd\x9c" "DSML\xef\xbd\x9ctool_calls>";
+    const char *tab[] = {"call_a", block, "call_b", block, "call_c", "OTHER", NULL};
+    ds4_render_opts o = {lookup_fixed, (void *)tab};
+    const char *body2 = "{\"think\":false,\"messages\":[{\"role\":\"user\",\"content\":\"go\"},{\"role\":\"assistant\",\"content\":\"x\",\"tool_calls\":["
+                        "{\"id\":\"call_a\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}},{\"id\":\"call_b\",\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]}]}";
+    ds4_sbuf out = {0};
+    CHECK_EQ_INT(ds4_render_body(DS4_API_OPENAI_CHAT, body2, strlen(body2), 32768, &o, &out, NULL, NULL), 0);
+    CHECK(strstr(out.p, "x\n<\xef\xbd\x9c" "DSML\xef\xbd\x9ctool_calls>SAMPLED<") != NULL);
+    ds4_sbuf_free(&out);
+    /* ids mapping to different blocks -> canonical */
+    const char *body3 = "{\"think\":false,\"messages\":[{\"role\":\"user\",\"content\":\"go\"},{\"role\":\"assistant\",\"content\":\"x\",\"tool_calls\":["
+                        "{\"id\":\"call_a\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}},{\"id\":\"call_c\",\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]}]}";
+    CHECK_EQ_INT(ds4_render_body(DS4_API_OPENAI_CHAT, body3, strlen(body3), 32768, &o, &out, NULL, NULL), 0);
+    CHECK(strstr(out.p, "SAMPLED") == NULL && strstr(out.p, "OTHER") == NULL);
+    CHECK(strstr(out.p, "x\n\n<\xef\xbd\x9c" "DSML\xef\xbd\x9ctool_calls>\n<\xef\xbd\x9c" "DSML\xef\xbd\x9cinvoke name=\"f\">\n</") != NULL);
+    ds4_sbuf_free(&out);
+    /* unknown id -> canonical */
+    const char *body4 = "{\"think\":false,\"messages\":[{\"role\":\"user\",\"content\":\"go\"},{\"role\":\"assistant\",\"content\":\"x\",\"tool_calls\":["
+                        "{\"id\":\"call_zz\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}]}";
+    CHECK_EQ_INT(ds4_render_body(DS4_API_OPENAI_CHAT, body4, strlen(body4), 32768, &o, &out, NULL, NULL), 0);
+    CHECK(strstr(out.p, "SAMPLED") == NULL);
+    ds4_sbuf_free(&out);
+}
+
+static int mode_of(ds4_api api, const char *body, uint32_t ctx, ds4_think_mode *m, ds4_err *e) {
+    ds4_request r;
+    if (ds4_request_parse(api, body, strlen(body), ctx, &r, e) < 0) return -1;
+    *m = r.think;
+    ds4_request_free(&r);
+    return 0;
+}
+
+TEST(thinking_controls) {
+    ds4_think_mode m;
+    ds4_err e = {{0}};
+    const char *msgs = "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]";
+    char b[512];
+    static const struct { int api; const char *f; uint32_t ctx; int rc; ds4_think_mode want; } t[] = {
+        {DS4_API_OPENAI_CHAT, "\"thinking\":true,", 1000, 0, DS4_THINK_HIGH},
+        {DS4_API_OPENAI_CHAT, "\"thinking\":null,\"model\":\"deepseek-chat\",", 1000, 0, DS4_THINK_HIGH},
+        {DS4_API_OPENAI_CHAT, "\"model\":\"deepseek-chat\",", 1000, 0, DS4_THINK_NONE},
+        {DS4_API_OPENAI_CHAT, "\"reasoning_effort\":\"low\",", 1000, 0, DS4_THINK_HIGH},
+        {DS4_API_OPENAI_CHAT, "\"reasoning_effort\":\"bogus\",", 1000, -1, DS4_THINK_HIGH},
+        {DS4_API_OPENAI_CHAT, "\"reasoning_effort\":null,", 1000, 0, DS4_THINK_HIGH},
+        {DS4_API_OPENAI_CHAT, "\"reasoning_effort\":\"max\",", 393216, 0, DS4_THINK_MAX},
+        {DS4_API_OPENAI_CHAT, "\"reasoning_effort\":\"max\",", 393215, 0, DS4_THINK_HIGH},
+        {DS4_API_OPENAI_CHAT, "\"think\":\"yes\",", 1000, -1, DS4_THINK_HIGH},
+        {DS4_API_ANTHROPIC_MESSAGES, "\"thinking\":{\"type\":\"adaptive\"},", 1000, 0, DS4_THINK_HIGH},
+        {DS4_API_ANTHROPIC_MESSAGES, "\"output_config\":{\"effort\":\"none\"},", 1000, 0, DS4_THINK_NONE},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        snprintf(b, sizeof b, "{%s%s}", t[i].f, msgs);
+        int rc = mode_of((ds4_api)t[i].api, b, t[i].ctx, &m, &e);
+        CHECKF(rc == t[i].rc, "case %zu: rc %d (%s)", i, rc, e.msg);
+        if (rc == 0) CHECKF(m == t[i].want, "case %zu: mode %s", i, ds4_think_mode_name(m));
+    }
+    /* Responses */
+    CHECK_EQ_INT(mode_of(DS4_API_OPENAI_RESPONSES, "{\"model\":\"deepseek-chat\",\"input\":\"x\"}", 1000, &m, &e), 0);
+    CHECK_EQ_INT(m, DS4_THINK_NONE);
+    CHECK_EQ_INT(mode_of(DS4_API_OPENAI_RESPONSES, "{\"model\":\"deepseek-chat\",\"reasoning\":{\"effort\":\"minimal\"},\"input\":\"x\"}", 1000, &m, &e), 0);
+    CHECK_EQ_INT(m, DS4_THINK_HIGH);
+}
+
+TEST(request_errors_are_reported_not_crashes) {
+    ds4_request r;
+    ds4_err e = {{0}};
+    static const struct { int api; const char *b; const char *msg; } bad[] = {
+        {DS4_API_OPENAI_CHAT, "[1,2]", "not a JSON object"},
+        {DS4_API_OPENAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\\ud800\"}]}", "lone surrogate"},
+        {DS4_API_OPENAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\\u0000b\"}]}", "\\u0000"},
+        {DS4_API_OPENAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\xff\"}]}", "UTF-8"},
+        {DS4_API_OPENAI_CHAT, "{\"messages\":", "unexpected end"},
+        {DS4_API_OPENAI_CHAT, "{\"messages\":5}", "messages"},
+        {DS4_API_OPENAI_RESPONSES, "{}", "missing input"},
+        {DS4_API_OPENAI_RESPONSES, "{\"input\":\"x\",\"previous_response_id\":\"r\"}", "previous_response_id"},
+        {DS4_API_OPENAI_RESPONSES, "{\"input\":\"x\",\"tool_choice\":\"required\"}", "tool_choice=required"},
+        {DS4_API_OPENAI_RESPONSES, "{\"input\":\"x\",\"tool_choice\":{\"type\":\"function\"}}", "forced tool_choice"},
+        {DS4_API_OPENAI_RESPONSES, "{\"input\":[{\"type\":\"mcp_call\"}]}", "mcp_call"},
+        {DS4_API_OPENAI_RESPONSES, "{\"input\":[{\"type\":\"message\",\"status\":\"in_progress\",\"content\":\"x\"}]}", "status"},
+        {DS4_API_OPENAI_RESPONSES, "{\"input\":[{\"type\":\"message\",\"content\":[{\"type\":\"input_image\"}]}]}", "input_image"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        e.msg[0] = 0;
+        CHECKF(ds4_request_parse((ds4_api)bad[i].api, bad[i].b, strlen(bad[i].b), 1000, &r, &e) == -1, "case %zu accepted", i);
+        CHECKF(strstr(e.msg, bad[i].msg) != NULL, "case %zu: message \"%s\" lacks \"%s\"", i, e.msg, bad[i].msg);
+    }
+    /* deep nesting is refused, not a stack overflow */
+    char deep[4000];
+    size_t n = 0;
+    n += (size_t)sprintf(deep, "{\"messages\":");
+    for (int k = 0; k < 1000; k++) deep[n++] = '[';
+    deep[n] = 0;
+    CHECK_EQ_INT(ds4_request_parse(DS4_API_OPENAI_CHAT, deep, n, 1000, &r, &e), -1);
+    CHECK(strstr(e.msg, "256") != NULL);
+}
+
+TEST(responses_namespace_and_tool_search) {
+    const char *b = "{\"input\":\"x\",\"tools\":[{\"type\":\"namespace\",\"name\":\"fs_\",\"tools\":[{\"type\":\"function\",\"name\":\"read\",\"description\":\"Read.\",\"parameters\":{\"type\":\"object\"}}]},{\"type\":\"tool_search\"}]}";
+    ds4_request r;
+    ds4_err e = {{0}};
+    CHECKF(ds4_request_parse(DS4_API_OPENAI_RESPONSES, b, strlen(b), 1000, &r, &e) == 0, "%s", e.msg);
+    CHECK_EQ_STR(r.tools, "{\"name\":\"fs_read\",\"description\":\"Read.\",\"parameters\":{\"type\":\"object\"}}\n"
+                          "{\"name\":\"tool_search\",\"description\":\"Search available tools.\",\"parameters\":{\"type\":\"object\",\"properties\":{}}}");
+    CHECK_EQ_INT(r.n_decls, 2);
+    CHECK_EQ_STR(r.decls[0].prompt_name, "fs_read");
+    CHECK_EQ_STR(r.decls[0].name, "read");
+    CHECK_EQ_STR(r.decls[0].name_space, "fs_");
+    CHECK(r.decls[1].hosted_tool_search);
+    ds4_request_free(&r);
+}
