@@ -49,6 +49,11 @@ int gg_read_value(gg_cur *c, uint32_t type, int depth, gguf_value *out);
 /* Decodes a scalar from its encoding into out (type already checked). */
 void gg_decode_scalar(uint32_t type, const uint8_t *p, gguf_value *out);
 
+/* A name made safe for a one-line message: control characters, quotes and
+ * backslashes (and every non-ASCII byte if s is not valid UTF-8) become \xNN;
+ * long names are cut at a character boundary and end in "...". */
+const char *gg_msg_name(char *dst, size_t cap, const char *s, uint64_t len);
+
 /* Strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF). */
 int gg_utf8_valid(const char *s, uint64_t len);
 

@@ -22,19 +22,6 @@
 #define MIN_KV_BYTES 13u
 #define MIN_TENSOR_INFO_BYTES 32u
 
-/* Copies a name for an error message, cut at a UTF-8 boundary. */
-static const char *msg_name(char *dst, size_t cap, const char *s, uint64_t len) {
-    uint64_t n = len;
-    if (n > cap - 4) {
-        n = cap - 4;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
-    }
-    memcpy(dst, s, n);
-    if (n < len) memcpy(dst + n, "...", 4);
-    else dst[n] = 0;
-    return dst;
-}
-
 /* Names (keys and tensor names) become C strings used for lookups, so they
  * must be non-empty, valid UTF-8 and free of NUL bytes. */
 int gg_check_name(gg_cur *c, const char *what, gguf_str s, uint64_t at) {
@@ -49,6 +36,8 @@ int gg_check_name(gg_cur *c, const char *what, gguf_str s, uint64_t at) {
                         c->name, c->where, what, at);
     return 0;
 }
+
+#define NAME(buf, cstr) gg_msg_name(buf, sizeof buf, cstr, strlen(cstr))
 
 static char *dup_str(gguf_str s) {
     char *r = malloc(s.len + 1);
@@ -126,7 +115,7 @@ static int parse_kvs(gg_cur *c, gg_file *g, uint64_t n_kv) {
         gguf_str key;
         if (gg_str(c, "key", &key) || gg_check_name(c, "key", key, at)) return -1;
         char nb[200];
-        snprintf(c->where, sizeof c->where, "kv[%" PRIu64 "] \"%s\"", i, msg_name(nb, sizeof nb, key.ptr, key.len));
+        snprintf(c->where, sizeof c->where, "kv[%" PRIu64 "] \"%s\"", i, gg_msg_name(nb, sizeof nb, key.ptr, key.len));
         uint32_t type;
         if (gg_u32(c, "value type", &type)) return -1;
         gguf_value v;
@@ -167,7 +156,7 @@ static int index_kvs(gg_cur *c, gg_file *g) {
         if (a > b) { uint64_t t = a; a = b; b = t; }
         char nb[200];
         return ds4_errf(c->err, "%s: kv[%" PRIu64 "] key \"%s\": duplicate of kv[%" PRIu64 "]: expected unique keys",
-                        c->name, b, msg_name(nb, sizeof nb, g->pub.kv[b].key, strlen(g->pub.kv[b].key)), a);
+                        c->name, b, gg_msg_name(nb, sizeof nb, g->pub.kv[b].key, strlen(g->pub.kv[b].key)), a);
     }
     return 0;
 }
@@ -226,7 +215,7 @@ static int parse_tensor_infos(gg_cur *c, gg_file *g, uint64_t n_tensors) {
         gguf_str name;
         if (gg_str(c, "name", &name) || gg_check_name(c, "name", name, at)) return -1;
         char nb[200];
-        snprintf(c->where, sizeof c->where, "tensor \"%s\"", msg_name(nb, sizeof nb, name.ptr, name.len));
+        snprintf(c->where, sizeof c->where, "tensor \"%s\"", gg_msg_name(nb, sizeof nb, name.ptr, name.len));
         gguf_tensor t;
         memset(&t, 0, sizeof t);
         if (gg_u32(c, "n_dims", &t.n_dims)) return -1;
@@ -265,13 +254,14 @@ static int place_tensors(gg_cur *c, gg_file *g) {
     uint64_t avail = f->size - f->data_offset;
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         gguf_tensor *t = &f->tensors[i];
+        char nb[200];
         if (t->offset % A != 0)
             return ds4_errf(c->err, "%s: tensor \"%s\" offset: %" PRIu64 ": expected a multiple of the alignment %" PRIu64,
-                            c->name, t->name, t->offset, A);
+                            c->name, NAME(nb, t->name), t->offset, A);
         if (t->offset > avail || t->nbytes > avail - t->offset)
             return ds4_errf(c->err, "%s: tensor \"%s\" data: %" PRIu64 " bytes at data offset %" PRIu64
                             " end past end of file: expected within the %" PRIu64 " bytes of the data section",
-                            c->name, t->name, t->nbytes, t->offset, avail);
+                            c->name, NAME(nb, t->name), t->nbytes, t->offset, avail);
         t->data = f->base + f->data_offset + t->offset;
     }
     const gguf_tensor **by_off = malloc((size_t)f->n_tensors * sizeof *by_off);
@@ -282,9 +272,11 @@ static int place_tensors(gg_cur *c, gg_file *g) {
     for (uint64_t i = 1; i < f->n_tensors; i++) {
         const gguf_tensor *a = by_off[i - 1], *b = by_off[i];
         if (a->offset + a->nbytes > b->offset) {
+            char na[200], nb[200];
             rc = ds4_errf(c->err, "%s: tensor \"%s\" data: [%" PRIu64 ", %" PRIu64 ") overlaps tensor \"%s\" [%" PRIu64
                           ", %" PRIu64 "): expected disjoint tensors",
-                          c->name, b->name, b->offset, b->offset + b->nbytes, a->name, a->offset, a->offset + a->nbytes);
+                          c->name, NAME(nb, b->name), b->offset, b->offset + b->nbytes, NAME(na, a->name), a->offset,
+                          a->offset + a->nbytes);
             break;
         }
     }
@@ -303,8 +295,9 @@ static int index_tensors(gg_cur *c, gg_file *g) {
         uint64_t a = (uint64_t)(g->tensor_by_name[i - 1] - g->pub.tensors);
         uint64_t b = (uint64_t)(g->tensor_by_name[i] - g->pub.tensors);
         if (a > b) { uint64_t t = a; a = b; b = t; }
+        char nb[200];
         return ds4_errf(c->err, "%s: tensor[%" PRIu64 "] name \"%s\": duplicate of tensor[%" PRIu64
-                        "]: expected unique tensor names", c->name, b, g->pub.tensors[b].name, a);
+                        "]: expected unique tensor names", c->name, b, NAME(nb, g->pub.tensors[b].name), a);
     }
     return 0;
 }

@@ -177,6 +177,32 @@ int gg_utf8_valid(const char *str, uint64_t len) {
     return 1;
 }
 
+const char *gg_msg_name(char *dst, size_t cap, const char *s, uint64_t len) {
+    static const char hex[] = "0123456789abcdef";
+    int utf8 = gg_utf8_valid(s, len);
+    size_t o = 0;
+    for (uint64_t i = 0; i < len; i++) {
+        unsigned char b = (unsigned char)s[i];
+        int esc = b < 0x20 || b == 0x7F || b == '"' || b == '\\' || (b >= 0x80 && !utf8);
+        size_t need = esc ? 4 : 1;
+        if (utf8 && b >= 0xC0) /* keep a multi-byte character whole */
+            need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
+        if (o + need + 4 > cap) {
+            memcpy(dst + o, "...", 4);
+            return dst;
+        }
+        if (esc) {
+            dst[o++] = '\\'; dst[o++] = 'x'; dst[o++] = hex[b >> 4]; dst[o++] = hex[b & 15];
+        } else {
+            memcpy(dst + o, s + i, need);
+            o += need;
+            i += need - 1;
+        }
+    }
+    dst[o] = 0;
+    return dst;
+}
+
 int gguf_str_is_utf8(gguf_str s) { return gg_utf8_valid(s.ptr, s.len); }
 
 const char *gguf_vtype_name(uint32_t t) {

@@ -139,6 +139,12 @@ case("alignment_zero.gguf", "general.alignment = 0", "general.alignment: 0: expe
      gguf(BASE_KV + [kv("general.alignment", U32, 0)], BASE_T))
 case("alignment_48.gguf", "general.alignment = 48", "general.alignment: 48: expected a nonzero power of two",
      gguf(BASE_KV + [kv("general.alignment", U32, 48)], BASE_T, align=16))
+case("alignment_huge.gguf", "general.alignment = 2^31: the data section would start past the end",
+     "data section: starts at 2147483648 past end of file",
+     gguf(BASE_KV + [kv("general.alignment", U32, 2**31)], BASE_T))
+case("key_newline_bad_type.gguf", "key with a newline (shown escaped, the message stays one line), value type 99",
+     'kv[1] "x\\x0ay" value type: 99: expected 0..12',
+     gguf([BASE_KV[0], s("x\ny") + struct.pack("<II", 99, 0)], BASE_T))
 case("alignment_u64.gguf", "general.alignment stored as u64", "general.alignment: type u64: expected u32",
      gguf(BASE_KV + [kv("general.alignment", U64, 32)], BASE_T))
 case("n_dims_0.gguf", "tensor with 0 dims", 'tensor "a" n_dims: 0: expected 1..8',
