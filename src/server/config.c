@@ -44,7 +44,7 @@ static const flag flags[] = {
     {"--cuda", NULL, NULL, K_BACKEND_FIXED, OFF(backend), 0, 0, "cuda", NULL, "same as --backend cuda"},
     {"--metal", NULL, NULL, K_BACKEND_FIXED, OFF(backend), 0, 0, "metal", NULL, "same as --backend metal (not built on this platform)"},
     {"--host", NULL, NULL, K_STR, OFF(host), 0, 0, NULL, "HOST", "bind address (default 127.0.0.1; localhost = 127.0.0.1)"},
-    {"--port", NULL, NULL, K_PORT, OFF(port), 0, 0, NULL, "N", "TCP port (default 8000)"},
+    {"--port", NULL, NULL, K_PORT, OFF(port), 0, 0, NULL, "N", "TCP port (default 8000; 0 = any free port, printed at startup)"},
     {"--cors", NULL, NULL, K_FLAG, OFF(cors), 0, 0, NULL, NULL, "send Access-Control-Allow-* headers"},
     {"--trace", NULL, NULL, K_STR, OFF(trace), 0, 0, NULL, "FILE", "human-readable per-request trace file"},
     {"--api-key", NULL, NULL, K_STR, OFF(api_key), 0, 0, NULL, "KEY", "require Authorization: Bearer KEY or x-api-key: KEY (health and model list stay open)"},
@@ -168,8 +168,8 @@ int ds4s_config_parse(ds4s_config *c, int argc, char **argv, ds4_err *err) {
             *(int *)field = (int)n;
             break;
         case K_PORT:
-            if (parse_long(v, 1, 65535, &n))
-                return ds4_errf(err, "ds4-server: %s: value '%s' is not a port number 1..65535", a, v);
+            if (parse_long(v, 0, 65535, &n))
+                return ds4_errf(err, "ds4-server: %s: value '%s' is not a port number 0..65535", a, v);
             *(int *)field = (int)n;
             break;
         case K_MB:
