@@ -250,7 +250,8 @@ int gguf_writer_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t
     if (!name) return fail(w, "gguf writer: tensor[%" PRIu64 "] name: NULL: expected a name", w->n_t);
     gguf_str n = {name, strlen(name)};
     if (gg_check_name(&c, "name", n, 0)) return fail_err(w, &e);
-    snprintf(c.where, sizeof c.where, "tensor \"%.200s\"", name);
+    char nb[200];
+    snprintf(c.where, sizeof c.where, "tensor \"%s\"", gg_msg_name(nb, sizeof nb, name, n.len));
     if (n_dims < 1 || n_dims > GGUF_MAX_DIMS || !ne)
         return fail(w, "gguf writer: tensor \"%s\" n_dims: %" PRIu32 ": expected 1..%d", name, n_dims, GGUF_MAX_DIMS);
     for (uint64_t i = 0; i < w->n_t; i++)
@@ -362,7 +363,8 @@ int gguf_writer_write_header(const gguf_writer *w, int fd, ds4_err *err) {
 int gguf_writer_write_tensor(const gguf_writer *w, int fd, int idx, const void *data, ds4_err *err) {
     if (idx < 0 || (uint64_t)idx >= w->n_t)
         return ds4_errf(err, "gguf writer: tensor index: %d: expected 0..%" PRIu64, idx, w->n_t ? w->n_t - 1 : 0);
-    char what[256];
-    snprintf(what, sizeof what, "tensor \"%.200s\"", w->t[idx].t.name);
+    char what[256], nb[200];
+    const char *name = w->t[idx].t.name;
+    snprintf(what, sizeof what, "tensor \"%s\"", gg_msg_name(nb, sizeof nb, name, strlen(name)));
     return pwrite_all(fd, data, w->t[idx].t.nbytes, gguf_writer_tensor_file_offset(w, idx), what, err);
 }
