@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# test_sdk_anthropic.sh - ds4-server through the real `@anthropic-ai/sdk`
+# client (messages, thinking, tool round trip, count_tokens, errors).
+source "$(dirname "$0")/lib.sh"
+node_setup
+start_server --test-script "$HERE/script.json"
+BASE=$BASE node "$HERE/sdk_anthropic.mjs" || fail "sdk_anthropic.mjs"

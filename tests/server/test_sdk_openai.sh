@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# test_sdk_openai.sh - ds4-server through the real `openai` npm client
+# (chat, completions, responses, tool round trips, errors). See sdk_openai.mjs.
+source "$(dirname "$0")/lib.sh"
+node_setup
+start_server --test-script "$HERE/script.json"
+BASE=$BASE node "$HERE/sdk_openai.mjs" || fail "sdk_openai.mjs"
