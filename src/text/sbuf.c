@@ -40,6 +40,7 @@ void ds4_sbuf_free(ds4_sbuf *b) {
 
 char *ds4_sbuf_take(ds4_sbuf *b, size_t *len) {
     ds4_sbuf_reserve(b, 0);
+    b->p[b->len] = 0; /* a fresh empty buffer has no terminator yet */
     char *p = b->p;
     if (len) *len = b->len;
     b->p = NULL;

@@ -85,6 +85,13 @@ const char *ds4_stream_text(const ds4_stream *s, size_t *len) {
     return s->all.p ? s->all.p : "";
 }
 
+/* UTF-8 hold-back for p[0..e), judged on the whole buffer so the answer does
+ * not depend on where earlier deltas happened to end. */
+static size_t u8hold(const ds4_stream *s, const char *p, size_t e) {
+    size_t h = ds4_utf8_holdback(s->all.p, (size_t)(p - s->all.p) + e);
+    return h < e ? h : e;
+}
+
 static void emit(ds4_stream_cb cb, void *ctx, ds4_stream_ev_kind k, int idx, const char *d, size_t n) {
     if (!n && (k == DS4_EV_REASONING || k == DS4_EV_TEXT || k == DS4_EV_TOOL_ARGS)) return;
     ds4_stream_event ev = {k, idx, d, n};
@@ -108,7 +115,8 @@ static int starts(const char *s, size_t n, const char *tag) {
 
 static size_t entity_hold(const char *s, size_t n) {
     static const char *const ents[] = {"&amp;", "&lt;", "&gt;", "&quot;", "&apos;"};
-    for (size_t k = n < 5 ? n : 5; k > 0; k--) {
+    /* only the last '&' can start an entity that is still forming */
+    for (size_t k = 1; k <= (n < 5 ? n : 5); k++) {
         if (s[n - k] != '&') continue;
         for (int e = 0; e < 5; e++)
             if (k < strlen(ents[e]) && memcmp(s + n - k, ents[e], k) == 0) return k;
@@ -245,7 +253,7 @@ static bool tool_step(ds4_stream *s, size_t lim, bool final, ds4_stream_cb cb, v
             if (final) { go_bad(s); return false; }
             e -= partial_suffix(p, e, tg->param_close);
             if (s->ts == TS_SVAL) e -= entity_hold(p, e);
-            e -= ds4_utf8_holdback(p, e);
+            e -= u8hold(s, p, e);
         }
         ds4_sbuf frag = {0};
         if (s->ts == TS_SVAL) {
@@ -308,7 +316,7 @@ static void project(ds4_stream *s, size_t lim, bool final, ds4_stream_cb cb, voi
             size_t e = n;
             if (!final) {
                 e -= partial_suffix(p, e, "</think>");
-                e -= ds4_utf8_holdback(p, e);
+                e -= u8hold(s, p, e);
             }
             emit(cb, ctx, DS4_EV_REASONING, 0, p, e);
             s->pos += e;
@@ -345,13 +353,13 @@ static void project(ds4_stream *s, size_t lim, bool final, ds4_stream_cb cb, voi
                         e = (size_t)(lt - p);
                         while (e > 0 && is_ws(p[e - 1])) e--;
                     }
-                    e -= ds4_utf8_holdback(p, e);
+                    e -= u8hold(s, p, e);
                     emit(cb, ctx, DS4_EV_TEXT, 0, p, e);
                     s->pos += e;
                     return;
                 }
             }
-            size_t e = final ? n : n - ds4_utf8_holdback(p, n);
+            size_t e = final ? n : n - u8hold(s, p, n);
             emit(cb, ctx, DS4_EV_TEXT, 0, p, e);
             s->pos += e;
             return;

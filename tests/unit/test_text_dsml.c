@@ -119,3 +119,14 @@ TEST(parser_survives_truncations_of_every_case) {
     }
     json_decref(cases);
 }
+
+/* Found by fuzz_dsml: an empty JSON key came back unterminated from the span
+ * reader (sbuf_take of an empty buffer) and strlen read past it. */
+TEST(empty_key_and_empty_name) {
+    ds4_tool_call c = {NULL, (char *)"", (char *)"{\"\":1,\"\":\"\"}", 12, NULL};
+    ds4_sbuf o = {0};
+    ds4_dsml_render_calls(&c, 1, &o);
+    CHECK(strstr(o.p, "parameter name=\"\" string=\"false\">1<") != NULL);
+    CHECK(strstr(o.p, "parameter name=\"\" string=\"true\"><") != NULL);
+    ds4_sbuf_free(&o);
+}
