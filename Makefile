@@ -118,3 +118,12 @@ clean:
 	rm -rf $(BUILD) build-asan build-fuzz $(addprefix ./,$(BIN_NAMES))
 
 -include $(LIB_OBJ:.o=.d) $(TEST_SRC:tests/unit/%.c=$(BUILD)/obj/tests/unit/%.d) $(BIN_SRC:%.c=$(BUILD)/obj/%.d)
+
+# Micro-benchmarks: bench/NAME.c -> $(BUILD)/bench/NAME, linked with libds4.a.
+# `make bench` only builds them; run e.g. build/bench/matvec (see bench/RESULTS.md).
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+.PHONY: bench
+bench: $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libds4.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -pthread -o $@ $< $(BUILD)/libds4.a $(LDLIBS)

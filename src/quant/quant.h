@@ -73,7 +73,9 @@ void ds4_quantize_row_q4_K(const float *x, void *dst, int64_t n);
 void ds4_quantize_row_iq2_xxs(const float *x, void *dst, int64_t n);
 
 /* Dot products of one weight row (n elements) with a quantized activation.
- * Results are bit-identical to the *_ref versions. */
+ * Results are bit-identical to the *_ref versions. Q8_K blocks must be
+ * consistent (bsums = sums of their qs, as ds4_quantize_q8_K makes them):
+ * the K-format kernels read bsums instead of re-adding the codes. */
 float ds4_vec_dot_q8_0(int64_t n, const void *w, const ds4_act_q8_0 *x);
 float ds4_vec_dot_iq2_xxs_q8_K(int64_t n, const void *w, const ds4_block_q8_K *y);
 float ds4_vec_dot_q2_K_q8_K(int64_t n, const void *w, const ds4_block_q8_K *y);

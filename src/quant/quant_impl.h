@@ -38,6 +38,11 @@ const ds4_quant_kernels *ds4_kernels_avx2(void);
 const ds4_quant_kernels *ds4_kernels_avx512(void);
 const ds4_quant_kernels *ds4_kernels_neon(void);
 
+/* IQ2_XXS grid with signs applied, offset by 64: entry (G << 7 | S) = the 8
+ * weights of grid entry G under sign pattern S, each as u8 64 + w. Built on
+ * first call (thread-safe). */
+const uint64_t *ds4_iq2xxs_grid_off64(void);
+
 /* Q4_K: scale and min code (6 bits each) of sub-block j in [0,8). */
 static inline void ds4_q4_K_scale_min(const uint8_t *S, int j, int *sc, int *m) {
     if (j < 4) {
