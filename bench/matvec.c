@@ -127,11 +127,12 @@ static void mv_job(int tid, void *p) {
     case DS4_TYPE_Q2_K: ds4_vec_dot_q2_K_q8_K_rows(a->n, nr, w, a->row_bytes, a->act, a->out + r0); break;
     case DS4_TYPE_Q4_K: ds4_vec_dot_q4_K_q8_K_rows(a->n, nr, w, a->row_bytes, a->act, a->out + r0); break;
     case DS4_TYPE_F16:
-        for (int64_t r = 0; r < nr; r++) {
-            const uint16_t *row = (const uint16_t *)(w + (size_t)r * a->row_bytes);
-            a->out[r0 + r] = a->f16_fast ? ds4_vec_dot_f16_f32_fast(a->n, row, a->act)
-                                         : ds4_vec_dot_f16_f32(a->n, row, a->act);
+        if (!a->f16_fast) {
+            ds4_vec_dot_f16_f32_rows(a->n, nr, (const uint16_t *)w, a->row_bytes, a->act, a->out + r0);
+            break;
         }
+        for (int64_t r = 0; r < nr; r++)
+            a->out[r0 + r] = ds4_vec_dot_f16_f32_fast(a->n, (const uint16_t *)(w + (size_t)r * a->row_bytes), a->act);
         break;
     }
 }
@@ -183,6 +184,11 @@ int main(int argc, char **argv) {
 
     printf("# ds4 matvec bench: %d threads, simd %s, row length %lld, weights %zu MiB, bandwidth buffer %zu MiB, best of %d\n",
            nthreads, ds4_simd_level(), (long long)n, weights_mib, bw_mib, reps);
+    /* other load on the machine skews both numbers; say how much there was */
+    FILE *la = fopen("/proc/loadavg", "r");
+    char lbuf[128];
+    if (la && fgets(lbuf, sizeof lbuf, la)) printf("# load average at start: %s", lbuf);
+    if (la) fclose(la);
 
     /* bandwidth */
     size_t bw_bytes = bw_mib << 20;
@@ -230,9 +236,7 @@ int main(int argc, char **argv) {
         double gbs[2] = {0, 0};
         for (int k = 0; k < 2; k++) {
             mv_arg a = {fmts[f].type, w, row_bytes, n, nrows, act, out, tcounts[k], fmts[f].fast};
-            /* F16 exact is slow; fewer reps keep the bench short */
-            int rr = fmts[f].type == DS4_TYPE_F16 && !fmts[f].fast ? 2 : reps;
-            for (int r = 0; r < rr; r++) {
+            for (int r = 0; r < reps; r++) {
                 double s = run_round(nthreads, mv_job, &a);
                 double g = (double)nrows * (double)row_bytes / s * 1e-9;
                 if (g > gbs[k]) gbs[k] = g;

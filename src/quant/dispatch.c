@@ -26,6 +26,10 @@ static void rows_q8_0_ref(int64_t n, int64_t nrows, const void *w, size_t stride
 ROWS_Q8K_REF(rows_iq2_xxs_ref, ds4_vec_dot_iq2_xxs_q8_K_ref)
 ROWS_Q8K_REF(rows_q2_K_ref, ds4_vec_dot_q2_K_q8_K_ref)
 ROWS_Q8K_REF(rows_q4_K_ref, ds4_vec_dot_q4_K_q8_K_ref)
+static void rows_f16_ref(int64_t n, int64_t nrows, const uint16_t *w, size_t stride, const float *x, float *out) {
+    for (int64_t r = 0; r < nrows; r++)
+        out[r] = ds4_vec_dot_f16_f32_ref(n, (const uint16_t *)((const char *)w + (size_t)r * stride), x);
+}
 
 const ds4_quant_kernels ds4_kernels_scalar = {
     .name = "scalar",
@@ -39,6 +43,7 @@ const ds4_quant_kernels ds4_kernels_scalar = {
     .rows_iq2_xxs = rows_iq2_xxs_ref,
     .rows_q2_K = rows_q2_K_ref,
     .rows_q4_K = rows_q4_K_ref,
+    .rows_f16 = rows_f16_ref,
 };
 
 const ds4_quant_kernels *ds4_quant_kernels_for(const char *level) {
@@ -98,4 +103,8 @@ void ds4_vec_dot_q2_K_q8_K_rows(int64_t n, int64_t nrows, const void *w, size_t 
 void ds4_vec_dot_q4_K_q8_K_rows(int64_t n, int64_t nrows, const void *w, size_t row_stride,
                                 const ds4_block_q8_K *y, float *out) {
     K()->rows_q4_K(n, nrows, w, row_stride, y, out);
+}
+void ds4_vec_dot_f16_f32_rows(int64_t n, int64_t nrows, const uint16_t *w, size_t row_stride,
+                              const float *x, float *out) {
+    K()->rows_f16(n, nrows, w, row_stride, x, out);
 }

@@ -96,6 +96,10 @@ void ds4_vec_dot_q2_K_q8_K_rows(int64_t n, int64_t nrows, const void *w, size_t 
                                 const ds4_block_q8_K *y, float *out);
 void ds4_vec_dot_q4_K_q8_K_rows(int64_t n, int64_t nrows, const void *w, size_t row_stride,
                                 const ds4_block_q8_K *y, float *out);
+/* F16 rows (row_stride in bytes), each accumulated in index order exactly as
+ * ds4_vec_dot_f16_f32; the SIMD form runs 8 rows' chains in vector lanes. */
+void ds4_vec_dot_f16_f32_rows(int64_t n, int64_t nrows, const uint16_t *w, size_t row_stride,
+                              const float *x, float *out);
 
 /* Scalar references (always available; tests compare the dispatched kernels to these). */
 float ds4_vec_dot_q8_0_ref(int64_t n, const void *w, const ds4_act_q8_0 *x);

@@ -16,6 +16,8 @@ typedef void (*ds4_rows_q8_0_fn)(int64_t n, int64_t nrows, const void *w, size_t
                                  const ds4_act_q8_0 *x, float *out);
 typedef void (*ds4_rows_q8_K_fn)(int64_t n, int64_t nrows, const void *w, size_t row_stride,
                                  const ds4_block_q8_K *y, float *out);
+typedef void (*ds4_rows_f16_fn)(int64_t n, int64_t nrows, const uint16_t *w, size_t row_stride,
+                                const float *x, float *out);
 
 /* One SIMD level's kernels. Every entry is filled (a level without its own
  * version of a kernel points at the best lower one). */
@@ -26,6 +28,7 @@ typedef struct ds4_quant_kernels {
     ds4_dot_f16_fn dot_f16, dot_f16_fast;
     ds4_rows_q8_0_fn rows_q8_0;
     ds4_rows_q8_K_fn rows_iq2_xxs, rows_q2_K, rows_q4_K;
+    ds4_rows_f16_fn rows_f16;
 } ds4_quant_kernels;
 
 /* The table of a level ("scalar", "avx2", "avx512", "neon"), or NULL when this

@@ -151,6 +151,15 @@ AVX2 static float dot_iq2_xxs(int64_t n, const void *vw, const ds4_block_q8_K *y
 
 /* ---- Q2_K ------------------------------------------------------------------ */
 
+/* pshufb controls: for step t = 4h + j (32 weights, sub-blocks s = 2t, 2t+1),
+ * int16 lanes 0-7 <- scale byte s, lanes 8-15 <- scale byte s+1 */
+static uint8_t q2_pick[8][32] __attribute__((aligned(32)));
+
+static void init_q2_pick(void) {
+    for (int t = 0; t < 8; t++)
+        for (int b = 0; b < 32; b++) q2_pick[t][b] = b % 2 ? 0x80 : (uint8_t)(2 * t + b / 16);
+}
+
 AVX2 static float dot_q2_K(int64_t n, const void *vw, const ds4_block_q8_K *y) {
     const ds4_block_q2_K *x = vw;
     const __m256i m3 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(15);
@@ -163,13 +172,12 @@ AVX2 static float dot_q2_K(int64_t n, const void *vw, const ds4_block_q8_K *y) {
         int summs = hsum_i32(_mm256_madd_epi16(mins, bs));
         __m256i scales = _mm256_broadcastsi128_si256(_mm_and_si128(sc8, _mm256_castsi256_si128(m4)));
         __m256i acc = _mm256_setzero_si256();
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             __m256i bits = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
+#pragma GCC unroll 4
             for (int j = 0; j < 4; j++) {
-                int s = 8 * h + 2 * j;
-                /* int16 lanes 0-7 = scale of sub-block s, lanes 8-15 = of s+1 */
-                __m256i pick = _mm256_setr_epi8(s, -1, s, -1, s, -1, s, -1, s, -1, s, -1, s, -1, s, -1,
-                                                s + 1, -1, s + 1, -1, s + 1, -1, s + 1, -1, s + 1, -1, s + 1, -1, s + 1, -1, s + 1, -1);
+                __m256i pick = _mm256_load_si256((const __m256i *)q2_pick[4 * h + j]);
                 __m256i c = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * j), m3);
                 __m256i q = _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * j));
                 __m256i p = _mm256_maddubs_epi16(c, q);
@@ -236,6 +244,45 @@ AVX2 static float dot_f16(int64_t n, const uint16_t *w, const float *x) {
     return sumf;
 }
 
+/* 8 rows at a time, row r's chain in lane r: the 8x8 block of products is
+ * transposed so that each vector add advances every row by one index. */
+AVX2 static void rows_f16(int64_t n, int64_t nrows, const uint16_t *w, size_t stride, const float *x, float *out) {
+    int64_t r = 0;
+    for (; r + 8 <= nrows; r += 8) {
+        const uint16_t *wr[8];
+        for (int k = 0; k < 8; k++) wr[k] = (const uint16_t *)((const char *)w + (size_t)(r + k) * stride);
+        __m256 acc = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            __m256 xv = _mm256_loadu_ps(x + i), p[8];
+            for (int k = 0; k < 8; k++) p[k] = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wr[k] + i))), xv);
+            __m256 t0 = _mm256_unpacklo_ps(p[0], p[1]), t1 = _mm256_unpackhi_ps(p[0], p[1]);
+            __m256 t2 = _mm256_unpacklo_ps(p[2], p[3]), t3 = _mm256_unpackhi_ps(p[2], p[3]);
+            __m256 t4 = _mm256_unpacklo_ps(p[4], p[5]), t5 = _mm256_unpackhi_ps(p[4], p[5]);
+            __m256 t6 = _mm256_unpacklo_ps(p[6], p[7]), t7 = _mm256_unpackhi_ps(p[6], p[7]);
+            __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+            __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+            __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+            __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+            acc = _mm256_add_ps(acc, _mm256_permute2f128_ps(u0, u4, 0x20));
+            acc = _mm256_add_ps(acc, _mm256_permute2f128_ps(u1, u5, 0x20));
+            acc = _mm256_add_ps(acc, _mm256_permute2f128_ps(u2, u6, 0x20));
+            acc = _mm256_add_ps(acc, _mm256_permute2f128_ps(u3, u7, 0x20));
+            acc = _mm256_add_ps(acc, _mm256_permute2f128_ps(u0, u4, 0x31));
+            acc = _mm256_add_ps(acc, _mm256_permute2f128_ps(u1, u5, 0x31));
+            acc = _mm256_add_ps(acc, _mm256_permute2f128_ps(u2, u6, 0x31));
+            acc = _mm256_add_ps(acc, _mm256_permute2f128_ps(u3, u7, 0x31));
+        }
+        float s[8];
+        _mm256_storeu_ps(s, acc);
+        for (int k = 0; k < 8; k++) {
+            for (int64_t j = i; j < n; j++) s[k] += f16(wr[k][j]) * x[j];
+            out[r + k] = s[k];
+        }
+    }
+    for (; r < nrows; r++) out[r] = dot_f16(n, (const uint16_t *)((const char *)w + (size_t)r * stride), x);
+}
+
 /* Fast: 32 lane accumulators, combined at the end (reassociated). */
 AVX2 static float dot_f16_fast(int64_t n, const uint16_t *w, const float *x) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -269,11 +316,19 @@ static const ds4_quant_kernels avx2 = {
     .rows_iq2_xxs = rows_iq2_xxs,
     .rows_q2_K = rows_q2_K,
     .rows_q4_K = rows_q4_K,
+    .rows_f16 = rows_f16,
 };
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void init(void) {
+    init_q2_pick();
+    SG = ds4_iq2xxs_grid_off64();
+}
 
 const ds4_quant_kernels *ds4_kernels_avx2(void) {
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("f16c")) return NULL;
-    SG = ds4_iq2xxs_grid_off64();
+    pthread_once(&once, init);
     return &avx2;
 }
 

@@ -268,6 +268,14 @@ static int check_level_f16(const ds4_quant_kernels *k, int n, int extreme) {
     float a = ds4_vec_dot_f16_f32_ref(n - off, w + off, x + off), b = k->dot_f16(n - off, w + off, x + off);
     int ok = same(a, b);
     if (!ok) printf("# %s F16 n=%d: ref %a, got %a\n", k->name, n - off, a, b);
+    /* multi-row: rows are consecutive slices of w (stride n/nr elements) */
+    int nr = 1 + (int)(r32() % 19), cols = n / nr;
+    float out[19];
+    k->rows_f16(cols, nr, w, (size_t)cols * 2, x, out);
+    for (int r = 0; r < nr && ok; r++) {
+        float want = ds4_vec_dot_f16_f32_ref(cols, w + (size_t)r * (size_t)cols, x);
+        if (!same(want, out[r])) { ok = 0; printf("# %s F16 rows: row %d of %d, n=%d: ref %a, got %a\n", k->name, r, nr, cols, want, out[r]); }
+    }
     free(w); free(x);
     return ok;
 }
