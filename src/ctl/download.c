@@ -425,9 +425,13 @@ int ctl_download(const ctl_cfg *c, ctl_lock *l, const char *runtime, int force_v
                 if (statvfs(dir, &vs) == 0) {
                     double have = (double)vs.f_bavail * (double)vs.f_frsize;
                     double need = (double)(total - psz) + (double)c->disk_reserve_mb * 1048576.0;
-                    if (have < need)
-                        return ds4_errf(err, "need %.1f GB free in %s, have %.1f GB (the download resumes once space is freed)",
-                                        need / 1e9, dir, have / 1e9), CTL_DISK_FULL;
+                    if (have < need) {
+                        char nb[32], hb[32];
+                        ctl_human_bytes(need, nb, sizeof nb);
+                        ctl_human_bytes(have, hb, sizeof hb);
+                        return ds4_errf(err, "need %s free in %s, have %s (the download resumes once space is freed)",
+                                        nb, dir, hb), CTL_DISK_FULL;
+                    }
                 }
             }
             json_t *m = json_object();
@@ -503,7 +507,13 @@ int ctl_download(const ctl_cfg *c, ctl_lock *l, const char *runtime, int force_v
                 if (cr != CURLE_OK) ds4_errf(err, "download of %s failed: %s", c->model_url, curl_easy_strerror(cr));
                 else ds4_errf(err, "download failed: HTTP %ld from %s", status, c->model_url);
             }
-            if (x.written > 0) { failures = 0; backoff = 1; }
+            if (x.written > 0) {
+                /* Progress resets the count: only attempts that bring no new bytes
+                 * use up DS4_DOWNLOAD_RETRIES. Resume at once. */
+                failures = 0; backoff = 1;
+                ctl_log(c, "ds4 download: %s; resuming", err->msg);
+                continue;
+            }
         }
         if (++failures >= c->dl_retries)
             return ds4_err_prefix(err, "giving up after %ld attempts without progress (%s kept for resume)", failures, part), CTL_DOWNLOAD_FAILED;

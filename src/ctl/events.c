@@ -17,7 +17,7 @@ void ctl_events_init(int mode, int quiet) { g_mode = mode; g_quiet = quiet; }
 int ctl_events_mode(void) { return g_mode; }
 
 static void emit(json_t *o) {
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     if (s) { fprintf(stdout, "%s\n", s); fflush(stdout); free(s); }
     json_decref(o);
 }
@@ -69,9 +69,10 @@ void ctl_ev_progress(const char *phase, int64_t received, int64_t total, double 
         eta_s = (long)((double)(total - received) / bps);
         snprintf(eta, sizeof eta, ", %02ld:%02ld:%02ld left", eta_s / 3600, eta_s / 60 % 60, eta_s % 60);
     }
+    char speed[48] = "";
+    if (bps > 0) snprintf(speed, sizeof speed, ", %s/s", sb);
     if (total > 0)
-        snprintf(msg, sizeof msg, "%s / %s (%.0f%%%s%s/s%s)", rb, tb, pct, bps > 0 ? ", " : "",
-                 bps > 0 ? sb : "", eta);
+        snprintf(msg, sizeof msg, "%s / %s (%.0f%%%s%s)", rb, tb, pct, speed, eta);
     else
         snprintf(msg, sizeof msg, "%s", rb);
     if (g_mode == CTL_OUT_JSONL) {

@@ -23,8 +23,8 @@
 
 int ctl_watchdog_running(const ctl_cfg *c) {
     char p[PATH_MAX];
-    int fd = open(ctl_path(c, "watchdog.lock", p, sizeof p), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return 0;
+    int fd = open(ctl_path(c, "watchdog.lock", p, sizeof p), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0; /* never created: no watchdog ever ran here */
     int busy = flock(fd, LOCK_EX | LOCK_NB) != 0;
     close(fd); /* closing drops a probe lock we may just have taken */
     return busy;

@@ -10,6 +10,7 @@ behaviour between runs:
   <PORTFILE>.status   CODE: answer every request with this status (500, 404, 401)
   <PORTFILE>.etag     value of the ETag header (default "v1")
   <PORTFILE>.nolen    present: HEAD carries no Content-Length (forces the GET/416 path)
+  <PORTFILE>.then_status  CODE: becomes <PORTFILE>.status once a drop has fired
 Each request is logged as one line "METHOD range=<Range or -> auth=<yes|no> -> CODE".
 """
 import os, sys, threading
@@ -59,14 +60,16 @@ class H(BaseHTTPRequestHandler):
         self.send_header("ETag", etag)
         self.send_header("Accept-Ranges", "bytes")
         if code == 206: self.send_header("Content-Range", "bytes %d-%d/%d" % (start, size - 1, size))
-        if not (head and knob("nolen")): self.send_header("Content-Length", str(len(body)))
-        if head and knob("nolen"): self.send_header("Connection", "close")
+        if not (head and knob("nolen") is not None): self.send_header("Content-Length", str(len(body)))
+        if head and knob("nolen") is not None: self.send_header("Connection", "close")
         self.end_headers()
         log("%s range=%s auth=%s -> %d" % (self.command, rng or "-", auth, code))
         if head: return
         drop = knob("drop")
         if drop is not None:
             os.unlink(portfile + ".drop")
+            if os.path.exists(portfile + ".then_status"):
+                os.rename(portfile + ".then_status", portfile + ".status")
             self.wfile.write(body[:int(drop)]); self.wfile.flush()
             self.close_connection = True
             self.connection.shutdown(2)
