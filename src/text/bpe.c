@@ -6,9 +6,17 @@
  * the spec's "smallest rank, then leftmost" rule; entries made stale by an
  * earlier merge are detected on pop and dropped. That is O(n log n) per piece,
  * which keeps pathological pieces (18 KB of letters) fast. Scratch memory is
- * per call, so a shared vocabulary needs no locking. */
+ * per call, so a shared vocabulary needs no locking.
+ *
+ * Pieces repeat a lot (words, indentation, punctuation), and BPE of a piece
+ * does not depend on its context (§1.6), so short pieces' ids are memoized in
+ * a per-thread cache keyed by the vocabulary's serial number; it is bounded
+ * and simply reset when full. */
 #include <stdlib.h>
 #include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include "text/vocab_internal.h"
 
@@ -40,6 +48,49 @@ typedef struct bpe_scratch {
     cand *heap;
     size_t heap_n, heap_cap;
 } bpe_scratch;
+
+
+/* ---- per-thread piece cache ---- */
+
+#define PC_SLOTS (1u << 16)
+#define PC_MAX_PIECE 48
+#define PC_MAX_ENTRIES (PC_SLOTS / 2)
+#define PC_ARENA (1u << 21)
+
+typedef struct pc_slot { uint64_t h; uint32_t key_off, ids_off; uint16_t key_len, n_ids; } pc_slot;
+
+typedef struct piece_cache {
+    uint64_t serial;
+    pc_slot *slots;
+    char *keys;
+    int32_t *ids;
+    uint32_t keys_used, ids_used, entries;
+} piece_cache;
+
+static _Thread_local piece_cache tl_cache;
+
+static void pc_reset(piece_cache *c, uint64_t serial) {
+    if (!c->slots) {
+        c->slots = malloc(PC_SLOTS * sizeof *c->slots);
+        c->keys = malloc(PC_ARENA);
+        c->ids = malloc(PC_ARENA * sizeof *c->ids);
+        if (!c->slots || !c->keys || !c->ids) abort();
+    }
+    memset(c->slots, 0, PC_SLOTS * sizeof *c->slots);
+    c->serial = serial;
+    c->keys_used = c->ids_used = c->entries = 0;
+}
+
+/* Slot for piece p (found or the empty one to fill). */
+static pc_slot *pc_find(piece_cache *c, const char *p, size_t n, uint64_t h, int *found) {
+    uint32_t i = (uint32_t)h & (PC_SLOTS - 1);
+    for (;;) {
+        pc_slot *s = &c->slots[i];
+        if (!s->key_len) { *found = 0; return s; }
+        if (s->h == h && s->key_len == n && memcmp(c->keys + s->key_off, p, n) == 0) { *found = 1; return s; }
+        i = (i + 1) & (PC_SLOTS - 1);
+    }
+}
 
 static int cand_less(const cand *a, const cand *b) {
     return a->rank < b->rank || (a->rank == b->rank && a->pos < b->pos);
@@ -85,10 +136,44 @@ static void try_pair(bpe_scratch *s, int32_t a) {
     if (rank >= 0) heap_push(s, (cand){rank, a, b, id});
 }
 
+static void bpe_merge(bpe_scratch *s, const char *p, size_t n);
+
 static int bpe_piece(void *ctx, const char *p, size_t n) {
     bpe_scratch *s = ctx;
     const ds4_vocab *v = s->v;
     if (n == 1) { ds4_tokens_push(s->out, v->byte_id[(uint8_t)p[0]]); return 0; }
+    if (n > PC_MAX_PIECE) { bpe_merge(s, p, n); return 0; }
+    piece_cache *c = &tl_cache;
+    if (c->serial != v->serial) pc_reset(c, v->serial);
+    uint64_t h = XXH3_64bits(p, n);
+    int found;
+    pc_slot *sl = pc_find(c, p, n, h, &found);
+    if (found) {
+        for (uint32_t i = 0; i < sl->n_ids; i++) ds4_tokens_push(s->out, c->ids[sl->ids_off + i]);
+        return 0;
+    }
+    size_t before = s->out->n;
+    bpe_merge(s, p, n);
+    size_t k = s->out->n - before;
+    if (c->entries >= PC_MAX_ENTRIES || c->keys_used + n > PC_ARENA || c->ids_used + k > PC_ARENA) {
+        pc_reset(c, v->serial);
+        sl = pc_find(c, p, n, h, &found);
+    }
+    sl->h = h;
+    sl->key_off = c->keys_used;
+    sl->key_len = (uint16_t)n;
+    sl->ids_off = c->ids_used;
+    sl->n_ids = (uint16_t)k;
+    memcpy(c->keys + c->keys_used, p, n);
+    memcpy(c->ids + c->ids_used, s->out->ids + before, k * sizeof *c->ids);
+    c->keys_used += (uint32_t)n;
+    c->ids_used += (uint32_t)k;
+    c->entries++;
+    return 0;
+}
+
+static void bpe_merge(bpe_scratch *s, const char *p, size_t n) {
+    const ds4_vocab *v = s->v;
     if (n > s->syms_cap) {
         s->syms_cap = n * 2;
         s->syms = realloc(s->syms, s->syms_cap * sizeof *s->syms);
@@ -118,7 +203,6 @@ static int bpe_piece(void *ctx, const char *p, size_t n) {
         try_pair(s, c.pos);
     }
     for (int32_t i = 0; i >= 0; i = s->syms[i].next) ds4_tokens_push(s->out, s->syms[i].id);
-    return 0;
 }
 
 int ds4_encode_text(const ds4_vocab *v, const char *s, size_t n, ds4_tokens *out, ds4_err *err) {

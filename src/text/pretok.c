@@ -10,6 +10,7 @@
  * byte-encoded (encoding is total and round-trips). */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,7 @@ static const char *const patterns[3] = {
 
 struct ds4_pretok {
     pcre2_code *re[3];
+    bool jit[3];
 };
 
 void ds4_pretok_free(struct ds4_pretok *p) {
@@ -54,7 +56,7 @@ struct ds4_pretok *ds4_pretok_new(ds4_err *err) {
             return NULL;
         }
         /* JIT is an accelerator only: the interpreter gives the same pieces. */
-        (void)pcre2_jit_compile(p->re[i], PCRE2_JIT_COMPLETE);
+        p->jit[i] = pcre2_jit_compile(p->re[i], PCRE2_JIT_COMPLETE) == 0;
     }
     return p;
 }
@@ -73,7 +75,9 @@ static int split_step(split_ctx *c, int step, const char *s, size_t n) {
     if (n == 0) return 0;
     size_t off = 0, last = 0;
     while (off < n) {
-        int rc = pcre2_match(c->p->re[step], (PCRE2_SPTR)s, n, off, 0, c->md, NULL);
+        /* pcre2_jit_match skips the interpreter's option checks: the hot path */
+        int rc = c->p->jit[step] ? pcre2_jit_match(c->p->re[step], (PCRE2_SPTR)s, n, off, 0, c->md, NULL)
+                                 : pcre2_match(c->p->re[step], (PCRE2_SPTR)s, n, off, 0, c->md, NULL);
         if (rc == PCRE2_ERROR_NOMATCH) break;
         if (rc < 0) {
             PCRE2_UCHAR msg[256];

@@ -230,6 +230,8 @@ ds4_vocab *ds4_vocab_new(const char *const *tokens, const uint64_t *token_lens, 
     free(cat);
     v->pre = ds4_pretok_new(err);
     if (!v->pre) goto fail;
+    static uint64_t serial_counter;
+    v->serial = __atomic_add_fetch(&serial_counter, 1, __ATOMIC_RELAXED);
     return v;
 fail:
     ds4_vocab_free(v);

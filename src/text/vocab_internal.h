@@ -31,6 +31,7 @@ struct ds4_vocab {
     int32_t byte_id[256];     /* id of the single-byte symbol B(b) */
     int32_t special[DS4_SP_COUNT];
     struct ds4_pretok *pre;   /* compiled pre-tokenizer */
+    uint64_t serial;          /* unique per built vocab: keys the piece cache */
 };
 
 /* Merge lookup: rank or -1; *out_id gets the merged id. */
