@@ -42,7 +42,7 @@ BINS := $(BIN_NAMES:%=$(BINDIR)/%)
 
 # CUDA: compiled when nvcc exists (or CUDA=1), skipped with CUDA=0.
 ifeq ($(CUDA),)
-CUDA := $(if $(NVCC),1,0)
+CUDA := $(if $(and $(NVCC),$(CU_SRC)),1,0)
 endif
 ifeq ($(CUDA),1)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
@@ -52,7 +52,7 @@ CU_ARCHS  ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=s
 NVFLAGS   ?= -O3 -std=c++17 $(CU_ARCHS) -Xcompiler -Wall,-Wextra,-Werror -Isrc --fmad=false
 CU_OBJ    := $(CU_SRC:%.cu=$(BUILD)/obj/%.o)
 CFLAGS    += -DDS4_HAVE_CUDA=1
-LDLIBS    += -L$(CUDA_HOME)/lib64 -lcudart -lcublas -lstdc++
+LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lstdc++
 else
 CU_OBJ    :=
 endif

@@ -56,10 +56,12 @@ static const char *t_data_path(const char *rel) {
     return buf;
 }
 
+static int t_passed, t_failed, t_i; /* static: must survive longjmp */
+
 int main(int argc, char **argv) {
-    int passed = 0, failed = 0;
     const char *self = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
-    for (int i = 0; i < t_ncases; i++) {
+    for (t_i = 0; t_i < t_ncases; t_i++) {
+#define i t_i
         if (argc > 1) {
             int want = 0;
             for (int a = 1; a < argc; a++) if (strcmp(argv[a], t_cases[i].name) == 0) want = 1;
@@ -68,15 +70,16 @@ int main(int argc, char **argv) {
         if (setjmp(t_jmp) == 0) {
             t_cases[i].fn();
             printf("ok %s\n", t_cases[i].name);
-            passed++;
+            t_passed++;
         } else {
             printf("FAIL %s: %s\n", t_cases[i].name, t_why);
-            failed++;
+            t_failed++;
         }
         fflush(stdout);
+#undef i
     }
-    printf("# %s: %d passed, %d failed\n", self, passed, failed);
-    return failed ? 1 : 0;
+    printf("# %s: %d passed, %d failed\n", self, t_passed, t_failed);
+    return t_failed ? 1 : 0;
 }
 
 #endif

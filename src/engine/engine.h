@@ -21,7 +21,7 @@ typedef struct ds4_session ds4_session;
 typedef struct ds4_model_opts {
     const char *backend;   /* "cpu", "cuda" or NULL = fastest available */
     int n_threads;         /* CPU threads; 0 = all cores */
-    int exact;             /* 1 = bit-exact reference summation order (CPU default) */
+    int exact;             /* 0 (default) = bit-exact reference order; -1 = fast reassociated F16 sums */
 } ds4_model_opts;
 
 ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_err *err);
@@ -57,6 +57,10 @@ const float *ds4_session_logits(const ds4_session *s);
  * them invalidates nothing by itself; the caller decides whether KV computed
  * under other scales may be reused. */
 void ds4_session_set_steering(ds4_session *s, float ffn_scale, float attn_scale);
+
+/* Prefill chunk size (tokens per forward batch; default 256). The math does
+ * not depend on it; memory does. */
+void ds4_session_set_chunk(ds4_session *s, int chunk);
 
 /* Progress / cancellation for long prefills: called between chunks with the
  * number of prompt tokens processed so far and the total; return nonzero to

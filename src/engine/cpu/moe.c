@@ -1,0 +1,135 @@
+/* moe.c - see moe.h. Work is flattened to (token, slot) pairs × rows so that
+ * even a single decoded token spreads its 6 experts over all threads. */
+#include "engine/cpu/moe.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/cpu/matmul.h"
+#include "quant/quant.h"
+
+void ds4_route(const ds4_model *m, uint32_t il, const float *lg, int32_t token, int32_t *sel, float *w) {
+    const ds4_config *c = &m->cfg;
+    const ds4_layer_weights *L = &m->w.layer[il];
+    const uint32_t X = c->n_expert, K = c->n_expert_used;
+    float prob[4096];
+    for (uint32_t e = 0; e < X; e++) prob[e] = sqrtf(ds4_softplus(lg[e]));
+    if (ds4_is_hash_layer(c, il)) {
+        const int32_t *row = (const int32_t *)(const void *)L->tid2eid.data + (size_t)token * K;
+        for (uint32_t k = 0; k < K; k++) sel[k] = row[k];
+    } else {
+        const float *bias = L->exp_bias.data ? ds4_wt_f32(&L->exp_bias) : NULL;
+        float score[4096];
+        unsigned char taken[4096];
+        for (uint32_t e = 0; e < X; e++) {
+            score[e] = bias ? prob[e] + bias[e] : prob[e];
+            taken[e] = 0;
+        }
+        for (uint32_t k = 0; k < K; k++) {
+            int best = -1;
+            for (uint32_t e = 0; e < X; e++)
+                if (!taken[e] && (best < 0 || score[e] > score[best])) best = (int)e;
+            taken[best] = 1;
+            sel[k] = best;
+        }
+    }
+    float sum = 0.0f;
+    for (uint32_t k = 0; k < K; k++) {
+        w[k] = prob[sel[k]];
+        sum += w[k];
+    }
+    if (c->expert_norm) {
+        const float Z = sum > 6.103515625e-5f ? sum : 6.103515625e-5f;
+        for (uint32_t k = 0; k < K; k++) w[k] = w[k] / Z * c->expert_scale;
+    } else {
+        for (uint32_t k = 0; k < K; k++) w[k] = w[k] * c->expert_scale;
+    }
+}
+
+typedef float (*dot_k_fn)(int64_t, const void *, const ds4_block_q8_K *);
+
+static dot_k_fn dot_for(uint32_t type) {
+    switch (type) {
+    case DS4_TYPE_IQ2_XXS: return ds4_vec_dot_iq2_xxs_q8_K;
+    case DS4_TYPE_Q2_K: return ds4_vec_dot_q2_K_q8_K;
+    default: return ds4_vec_dot_q4_K_q8_K;
+    }
+}
+
+typedef struct moe_ctx {
+    const ds4_layer_weights *L;
+    uint32_t E, F, K;
+    const int32_t *sel;        /* n × K */
+    const ds4_block_q8_K *xq;  /* n × E/256 */
+    const ds4_block_q8_K *mq;  /* pairs × F/256 */
+    float *g, *u;              /* pairs × F */
+    float *dout;               /* pairs × E */
+} moe_ctx;
+
+static void gate_up_range(void *vctx, int64_t i0, int64_t i1) {
+    const moe_ctx *c = vctx;
+    const dot_k_fn dg = dot_for(c->L->gate_exps.type), du = dot_for(c->L->up_exps.type);
+    const uint64_t rb_g = c->L->gate_exps.row_bytes, rb_u = c->L->up_exps.row_bytes;
+    for (int64_t i = i0; i < i1; i++) {
+        const int64_t pair = i / c->F, f = i % c->F;
+        const int64_t t = pair / c->K;
+        const uint64_t e = (uint64_t)c->sel[pair];
+        const ds4_block_q8_K *x = c->xq + t * (c->E / 256);
+        c->g[i] = dg(c->E, c->L->gate_exps.data + (e * c->F + (uint64_t)f) * rb_g, x);
+        c->u[i] = du(c->E, c->L->up_exps.data + (e * c->F + (uint64_t)f) * rb_u, x);
+    }
+}
+
+static void down_range(void *vctx, int64_t i0, int64_t i1) {
+    const moe_ctx *c = vctx;
+    const dot_k_fn dd = dot_for(c->L->down_exps.type);
+    const uint64_t rb = c->L->down_exps.row_bytes;
+    for (int64_t i = i0; i < i1; i++) {
+        const int64_t pair = i / c->E, d = i % c->E;
+        const uint64_t e = (uint64_t)c->sel[pair];
+        c->dout[i] = dd(c->F, c->L->down_exps.data + (e * c->E + (uint64_t)d) * rb, c->mq + pair * (c->F / 256));
+    }
+}
+
+void ds4_cpu_moe(const ds4_model *m, uint32_t il, const float *xf, const int32_t *tokens, int n, float *moe) {
+    const ds4_config *c = &m->cfg;
+    const ds4_layer_weights *L = &m->w.layer[il];
+    const uint32_t E = c->n_embd, F = c->ff_exp, K = c->n_expert_used, X = c->n_expert;
+    const float clampv = c->swiglu_clamp[il];
+    const size_t pairs = (size_t)n * K;
+    float *lg = malloc(sizeof(float) * (size_t)n * X);
+    int32_t *sel = malloc(sizeof(int32_t) * pairs);
+    float *w = malloc(sizeof(float) * pairs);
+    ds4_cpu_matmul(m->pool, &L->gate_inp, xf, n, 1, lg, m->exact);
+    for (int t = 0; t < n; t++) ds4_route(m, il, lg + (size_t)t * X, tokens[t], sel + (size_t)t * K, w + (size_t)t * K);
+
+    ds4_block_q8_K *xq = malloc(sizeof *xq * (size_t)n * (E / 256));
+    for (int t = 0; t < n; t++) ds4_quantize_q8_K(xf + (size_t)t * E, xq + (size_t)t * (E / 256), E);
+    float *g = malloc(sizeof(float) * pairs * F), *u = malloc(sizeof(float) * pairs * F);
+    float *dout = malloc(sizeof(float) * pairs * E);
+    ds4_block_q8_K *mq = malloc(sizeof *mq * pairs * (F / 256));
+    moe_ctx mc = {L, E, F, K, sel, xq, mq, g, u, dout};
+    ds4_pool_for(m->pool, (int64_t)(pairs * F), 64, gate_up_range, &mc);
+    for (size_t pr = 0; pr < pairs; pr++) {
+        float *gp = g + pr * F;
+        const float *up = u + pr * F;
+        for (uint32_t f = 0; f < F; f++) {
+            float gv = gp[f], uv = up[f];
+            if (gv > clampv) gv = clampv;
+            uv = uv < -clampv ? -clampv : (uv > clampv ? clampv : uv);
+            gp[f] = ds4_silu(gv) * uv * w[pr];
+        }
+        ds4_quantize_q8_K(gp, mq + pr * (F / 256), F);
+    }
+    ds4_pool_for(m->pool, (int64_t)(pairs * E), 64, down_range, &mc);
+    for (int t = 0; t < n; t++) {
+        float *o = moe + (size_t)t * E;
+        for (uint32_t d = 0; d < E; d++) {
+            float acc = 0.0f;
+            for (uint32_t k = 0; k < K; k++) acc += dout[((size_t)t * K + k) * E + d];
+            o[d] = acc;
+        }
+    }
+    free(lg); free(sel); free(w); free(xq); free(g); free(u); free(dout); free(mq);
+}

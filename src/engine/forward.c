@@ -1,0 +1,326 @@
+/* forward.c - the forward pass of spec/model.md §4 over a batch of new tokens,
+ * layer-major (§4.10): every token through layer 0, then layer 1, ...; per
+ * token the arithmetic is identical to single-token decode, so prefill and
+ * decode give bit-identical logits. Read it top to bottom next to Appendix C.
+ *
+ * Heavy products go through cpu/matmul.c; the cache-reading part of attention
+ * through cpu/attention.c; routed experts through cpu/moe.c. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/cpu/attention.h"
+#include "engine/cpu/matmul.h"
+#include "engine/cpu/moe.h"
+#include "engine/internal.h"
+#include "quant/quant.h"
+
+typedef struct scratch {
+    float *X, *X2;          /* n × HC·E hyper-connection state (current, next) */
+    float *a, *xn, *fo;     /* n × E */
+    float *post, *comb;     /* n × HC, n × HC·HC */
+    float *u, *mix;         /* n × HC·E normalised state, n × (2HC+HC²) */
+    float *qa, *qr;         /* n × LQ */
+    float *q, *o;           /* n × H·D */
+    float *kvr, *kvv;       /* n × D */
+    float *lo;              /* n × G·LO */
+    float *cmp_kv, *cmp_gate;    /* n × 2D */
+    float *icmp_kv, *icmp_gate;  /* n × 2·128 */
+    float *qI, *wI;
+    float *moe, *shg, *shu;
+} scratch;
+
+static void *xalloc(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
+
+static int scratch_init(scratch *s, const ds4_config *c, int n) {
+    const size_t N = (size_t)n, E = c->n_embd, HC = c->n_hc, D = c->head_dim, H = c->n_head;
+    memset(s, 0, sizeof *s);
+    float **all[] = {&s->X, &s->X2, &s->a, &s->xn, &s->fo, &s->post, &s->comb, &s->u, &s->mix, &s->qa, &s->qr,
+                     &s->q, &s->o, &s->kvr, &s->kvv, &s->lo, &s->cmp_kv, &s->cmp_gate, &s->icmp_kv, &s->icmp_gate,
+                     &s->qI, &s->wI, &s->moe, &s->shg, &s->shu};
+    size_t sizes[] = {N * HC * E, N * HC * E, N * E, N * E, N * E, N * HC, N * HC * HC, N * HC * E,
+                      N * (2 * HC + HC * HC), N * c->q_lora, N * c->q_lora, N * H * D, N * H * D, N * D, N * D,
+                      N * c->o_groups * c->o_lora, N * 2 * D, N * 2 * D, N * 2 * c->idx_head_dim,
+                      N * 2 * c->idx_head_dim, N * c->idx_head * c->idx_head_dim, N * c->idx_head, N * E,
+                      N * c->ff_exp, N * c->ff_exp};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        if (!(*all[i] = xalloc(sizes[i]))) return -1;
+    return 0;
+}
+
+static void scratch_free(scratch *s) {
+    float *all[] = {s->X, s->X2, s->a, s->xn, s->fo, s->post, s->comb, s->u, s->mix, s->qa, s->qr, s->q, s->o,
+                    s->kvr, s->kvv, s->lo, s->cmp_kv, s->cmp_gate, s->icmp_kv, s->icmp_gate, s->qI, s->wI,
+                    s->moe, s->shg, s->shu};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
+}
+
+/* §4.3: mixing weights from the normalised state, Sinkhorn, sub-layer input. */
+static void hc_pre(const ds4_model *m, const ds4_wt *fn, const ds4_wt *scale_w, const ds4_wt *base_w, scratch *s,
+                   int n) {
+    const ds4_config *c = &m->cfg;
+    const int HC = (int)c->n_hc, E = (int)c->n_embd, M = 2 * HC + HC * HC;
+    const float eps = c->hc_eps;
+    for (int t = 0; t < n; t++) ds4_rmsnorm(s->X + (size_t)t * HC * E, NULL, s->u + (size_t)t * HC * E, HC * E, c->rms_eps);
+    ds4_cpu_matmul(m->pool, fn, s->u, n, 1, s->mix, m->exact);
+    const float *scale = ds4_wt_f32(scale_w), *base = ds4_wt_f32(base_w);
+    for (int t = 0; t < n; t++) {
+        const float *mix = s->mix + (size_t)t * M;
+        float pre[16], *post = s->post + (size_t)t * HC, *C = s->comb + (size_t)t * HC * HC;
+        for (int i = 0; i < HC; i++) {
+            pre[i] = ds4_sigmoid_plain(mix[i] * scale[0] + base[i]) + eps;
+            post[i] = 2.0f / (1.0f + expf(-(mix[HC + i] * scale[1] + base[HC + i])));
+        }
+        for (int r = 0; r < HC; r++) {
+            float z[16], mx = -INFINITY, sum = 0.0f;
+            for (int k = 0; k < HC; k++) {
+                z[k] = mix[2 * HC + HC * r + k] * scale[2] + base[2 * HC + HC * r + k];
+                if (z[k] > mx) mx = z[k];
+            }
+            for (int k = 0; k < HC; k++) { z[k] = expf(z[k] - mx); sum += z[k]; }
+            const float inv = 1.0f / sum;
+            for (int k = 0; k < HC; k++) C[HC * r + k] = z[k] * inv + eps;
+        }
+        for (uint32_t it = 0; it < c->sinkhorn_iter; it++) {
+            if (it > 0)
+                for (int r = 0; r < HC; r++) {
+                    float sum = 0.0f;
+                    for (int k = 0; k < HC; k++) sum += C[HC * r + k];
+                    const float inv = 1.0f / (sum + eps);
+                    for (int k = 0; k < HC; k++) C[HC * r + k] *= inv;
+                }
+            for (int k = 0; k < HC; k++) {
+                float sum = 0.0f;
+                for (int r = 0; r < HC; r++) sum += C[HC * r + k];
+                const float inv = 1.0f / (sum + eps);
+                for (int r = 0; r < HC; r++) C[HC * r + k] *= inv;
+            }
+        }
+        const float *X = s->X + (size_t)t * HC * E;
+        float *a = s->a + (size_t)t * E;
+        for (int d = 0; d < E; d++) {
+            float acc = 0.0f;
+            for (int h = 0; h < HC; h++) acc += X[(size_t)h * E + d] * pre[h];
+            a[d] = acc;
+        }
+    }
+}
+
+/* §4.4: X_new[i] = post[i]·F + Σ_j C[j][i]·X[j]; result lands in s->X. */
+static void hc_post(const ds4_config *c, scratch *s, int n) {
+    const int HC = (int)c->n_hc, E = (int)c->n_embd;
+    for (int t = 0; t < n; t++) {
+        const float *X = s->X + (size_t)t * HC * E, *F = s->fo + (size_t)t * E;
+        const float *post = s->post + (size_t)t * HC, *C = s->comb + (size_t)t * HC * HC;
+        float *Y = s->X2 + (size_t)t * HC * E;
+        for (int i = 0; i < HC; i++)
+            for (int d = 0; d < E; d++) {
+                float v = post[i] * F[d];
+                for (int j = 0; j < HC; j++) v += C[HC * j + i] * X[(size_t)j * E + d];
+                Y[(size_t)i * E + d] = v;
+            }
+    }
+    float *tmp = s->X;
+    s->X = s->X2;
+    s->X2 = tmp;
+}
+
+/* §6: y <- y - s·(v·y)·v per token row. */
+static void steer(const ds4_model *m, uint32_t il, float scale, float *y, int n) {
+    if (scale == 0.0f || !m->steer) return;
+    const int E = (int)m->cfg.n_embd;
+    const float *v = m->steer + (size_t)il * E;
+    for (int t = 0; t < n; t++) {
+        float *r = y + (size_t)t * E, dot = 0.0f;
+        for (int i = 0; i < E; i++) dot += r[i] * v[i];
+        for (int i = 0; i < E; i++) r[i] = r[i] - scale * dot * v[i];
+    }
+}
+
+static void rope_rows(const ds4_rope *rope, float *x, int n, int64_t pos0, int nh, int width, int inverse) {
+    float c[512], s[512];
+    for (int t = 0; t < n; t++) {
+        ds4_rope_cs(rope, pos0 + t, c, s);
+        ds4_rope_apply(x + (size_t)t * nh * width, nh, width, rope->n_rot, c, s, inverse);
+    }
+}
+
+static void attention_layer(ds4_session *ss, uint32_t il, scratch *s, int n, int64_t pos0) {
+    const ds4_model *m = ss->m;
+    const ds4_config *c = &m->cfg;
+    const ds4_layer_weights *L = &m->w.layer[il];
+    const uint32_t E = c->n_embd, D = c->head_dim, H = c->n_head, r = c->compress_ratio[il];
+    const ds4_rope *rope = r ? &m->rope_comp : &m->rope_dense;
+
+    for (int t = 0; t < n; t++)
+        ds4_rmsnorm(s->a + (size_t)t * E, ds4_wt_f32(&L->attn_norm), s->xn + (size_t)t * E, (int)E, c->rms_eps);
+    ds4_cpu_matmul(m->pool, &L->q_a, s->xn, n, 1, s->qa, m->exact);
+    for (int t = 0; t < n; t++)
+        ds4_rmsnorm(s->qa + (size_t)t * c->q_lora, ds4_wt_f32(&L->q_a_norm), s->qr + (size_t)t * c->q_lora,
+                    (int)c->q_lora, c->rms_eps);
+    ds4_cpu_matmul(m->pool, &L->q_b, s->qr, n, 1, s->q, m->exact);
+    for (size_t h = 0; h < (size_t)n * H; h++) ds4_rmsnorm(s->q + h * D, NULL, s->q + h * D, (int)D, c->rms_eps);
+    ds4_cpu_matmul(m->pool, &L->kv, s->xn, n, 1, s->kvr, m->exact);
+    for (int t = 0; t < n; t++)
+        ds4_rmsnorm(s->kvr + (size_t)t * D, ds4_wt_f32(&L->kv_norm), s->kvv + (size_t)t * D, (int)D, c->rms_eps);
+    rope_rows(rope, s->q, n, pos0, (int)H, (int)D, 0);
+    rope_rows(rope, s->kvv, n, pos0, 1, (int)D, 0);
+    for (int t = 0; t < n; t++) ds4_fp8_kv(s->kvv + (size_t)t * D, (int)(D - c->n_rot));
+
+    ds4_attn_args a = {.cfg = c, .pool = m->pool, .kv = &ss->kv[il], .ratio = r, .raw_cap = ss->raw_cap,
+                       .comp_cap = ss->comp_cap, .rope = rope, .n = n, .pos0 = pos0, .q = s->q, .kvrow = s->kvv,
+                       .sinks = ds4_wt_f32(&L->sinks), .o = s->o};
+    if (r) {
+        ds4_cpu_matmul(m->pool, &L->cmp_kv, s->xn, n, 1, s->cmp_kv, m->exact);
+        ds4_cpu_matmul(m->pool, &L->cmp_gate, s->xn, n, 1, s->cmp_gate, m->exact);
+        a.cmp_kv = s->cmp_kv;
+        a.cmp_gate = s->cmp_gate;
+        a.cmp_ape = ds4_wt_f16(&L->cmp_ape);
+        a.cmp_norm = ds4_wt_f32(&L->cmp_norm);
+    }
+    if (r == 4) {
+        const uint32_t IH = c->idx_head, ID = c->idx_head_dim;
+        ds4_cpu_matmul(m->pool, &L->icmp_kv, s->xn, n, 1, s->icmp_kv, m->exact);
+        ds4_cpu_matmul(m->pool, &L->icmp_gate, s->xn, n, 1, s->icmp_gate, m->exact);
+        a.icmp_kv = s->icmp_kv;
+        a.icmp_gate = s->icmp_gate;
+        a.icmp_ape = ds4_wt_f16(&L->icmp_ape);
+        a.icmp_norm = ds4_wt_f32(&L->icmp_norm);
+        /* The indexer query/weights are only needed once the cache outgrows
+         * top-k; computing them always keeps the code simple and costs little. */
+        ds4_cpu_matmul(m->pool, &L->idx_q_b, s->qr, n, 1, s->qI, m->exact);
+        ds4_cpu_matmul(m->pool, &L->idx_proj, s->xn, n, 1, s->wI, m->exact);
+        rope_rows(rope, s->qI, n, pos0, (int)IH, (int)ID, 0);
+        for (size_t h = 0; h < (size_t)n * IH; h++) ds4_iqat(s->qI + h * ID);
+        const float wscale = 1.0f / sqrtf((float)(ID * IH));
+        for (size_t h = 0; h < (size_t)n * IH; h++) s->wI[h] = s->wI[h] * wscale;
+        a.qI = s->qI;
+        a.wI = s->wI;
+    }
+    ds4_cpu_attention(&a);
+    rope_rows(rope, s->o, n, pos0, (int)H, (int)D, 1);
+    ds4_cpu_matmul(m->pool, &L->out_a, s->o, n, (int)c->o_groups, s->lo, m->exact);
+    ds4_cpu_matmul(m->pool, &L->out_b, s->lo, n, 1, s->fo, m->exact);
+}
+
+static void ffn_layer(ds4_session *ss, uint32_t il, scratch *s, int n, const int32_t *tokens) {
+    const ds4_model *m = ss->m;
+    const ds4_config *c = &m->cfg;
+    const ds4_layer_weights *L = &m->w.layer[il];
+    const uint32_t E = c->n_embd, F = c->ff_exp;
+    const float clampv = c->swiglu_clamp[il];
+    float *xf = s->xn; /* the attention's normed input is dead by now */
+    for (int t = 0; t < n; t++)
+        ds4_rmsnorm(s->a + (size_t)t * E, ds4_wt_f32(&L->ffn_norm), xf + (size_t)t * E, (int)E, c->rms_eps);
+    ds4_cpu_moe(m, il, xf, tokens, n, s->moe);
+
+    /* Shared expert: one Q8_0 quantization of xf serves gate and up. */
+    const size_t blocks = E / 32;
+    ds4_act_q8_0 *xq = malloc(sizeof *xq * blocks * (size_t)n);
+    for (int t = 0; t < n; t++) ds4_quantize_act_q8_0(xf + (size_t)t * E, xq + (size_t)t * blocks, E);
+    ds4_cpu_matmul_q8_0_pre(m->pool, &L->gate_sh, xq, n, 1, s->shg);
+    ds4_cpu_matmul_q8_0_pre(m->pool, &L->up_sh, xq, n, 1, s->shu);
+    free(xq);
+    for (size_t i = 0; i < (size_t)n * F; i++) {
+        float g = s->shg[i], u = s->shu[i];
+        if (g > clampv) g = clampv;
+        u = u < -clampv ? -clampv : (u > clampv ? clampv : u);
+        s->shg[i] = ds4_silu(g) * u;
+    }
+    ds4_cpu_matmul(m->pool, &L->down_sh, s->shg, n, 1, s->fo, m->exact);
+    for (size_t i = 0; i < (size_t)n * E; i++) s->fo[i] = s->moe[i] + s->fo[i];
+}
+
+/* §4.8 for one token's state X (HC × E). */
+static void output_head(const ds4_model *m, const float *X, float *u, float *logits) {
+    const ds4_config *c = &m->cfg;
+    const int HC = (int)c->n_hc, E = (int)c->n_embd;
+    ds4_rmsnorm(X, NULL, u, HC * E, c->rms_eps);
+    float hh[16], w[16];
+    for (int i = 0; i < HC; i++)
+        hh[i] = ds4_vec_dot_f16_f32((int64_t)HC * E,
+                                    ds4_wt_f16(&m->w.out_hc_fn) + (size_t)i * HC * E, u);
+    const float *scale = ds4_wt_f32(&m->w.out_hc_scale), *base = ds4_wt_f32(&m->w.out_hc_base);
+    for (int i = 0; i < HC; i++) w[i] = ds4_sigmoid_stable(hh[i] * scale[0] + base[i]) + c->hc_eps;
+    float *y = malloc(sizeof(float) * 2 * (size_t)E), *yn = y + E;
+    for (int d = 0; d < E; d++) {
+        float acc = 0.0f;
+        for (int i = 0; i < HC; i++) acc += X[(size_t)i * E + d] * w[i];
+        y[d] = acc;
+    }
+    ds4_rmsnorm(y, ds4_wt_f32(&m->w.out_norm), yn, E, c->rms_eps);
+    ds4_cpu_matmul(m->pool, &m->w.output, yn, 1, 1, logits, m->exact);
+    free(y);
+}
+
+/* Unseen slots of the current compressor window go back to (0, -1e30) so the
+ * state does not depend on how the tokens were batched (spec §4.10). */
+static void canonical_frontiers(ds4_session *ss) {
+    const ds4_config *c = &ss->m->cfg;
+    for (uint32_t il = 0; il < c->n_layer; il++) {
+        const uint32_t r = c->compress_ratio[il];
+        if (!r) continue;
+        ds4_layer_kv *kv = &ss->kv[il];
+        const uint32_t s = (uint32_t)(ss->n % (int)r), first = r == 4 ? 4 + s : s, rows = r == 4 ? 8 : r;
+        const uint32_t Wc = ds4_cmp_lanes(r) * c->head_dim;
+        for (uint32_t row = first; row < rows; row++)
+            for (uint32_t j = 0; j < Wc; j++) {
+                kv->cmp_sv[(size_t)row * Wc + j] = 0.0f;
+                kv->cmp_sk[(size_t)row * Wc + j] = -1e30f;
+            }
+        if (r == 4) {
+            const uint32_t Wi = 2 * c->idx_head_dim;
+            for (uint32_t row = first; row < 8; row++)
+                for (uint32_t j = 0; j < Wi; j++) {
+                    kv->icmp_sv[(size_t)row * Wi + j] = 0.0f;
+                    kv->icmp_sk[(size_t)row * Wi + j] = -1e30f;
+                }
+        }
+    }
+}
+
+int ds4_forward(ds4_session *ss, const int32_t *tokens, int n, float *logits_all, ds4_err *err) {
+    ds4_model *m = ss->m;
+    const ds4_config *c = &m->cfg;
+    if (n <= 0) return 0;
+    if (ss->n + n > ss->ctx)
+        return ds4_errf(err, "context full: %d tokens processed + %d new > context size %d", ss->n, n, ss->ctx);
+    for (int t = 0; t < n; t++)
+        if (tokens[t] < 0 || (uint32_t)tokens[t] >= c->n_vocab)
+            return ds4_errf(err, "token id %d at position %d: expected 0..%u", tokens[t], ss->n + t, c->n_vocab - 1);
+    scratch s;
+    if (scratch_init(&s, c, n)) {
+        scratch_free(&s);
+        return ds4_errf(err, "out of memory for a batch of %d tokens", n);
+    }
+    const uint32_t E = c->n_embd, HC = c->n_hc;
+    const int64_t pos0 = ss->n;
+    for (int t = 0; t < n; t++) {
+        const uint16_t *row = ds4_wt_f16(&m->w.embd) + (size_t)tokens[t] * E;
+        float *X = s.X + (size_t)t * HC * E;
+        for (uint32_t d = 0; d < E; d++) X[d] = ds4_f16_to_f32(row[d]);
+        for (uint32_t h = 1; h < HC; h++) memcpy(X + (size_t)h * E, X, sizeof(float) * E);
+    }
+    for (uint32_t il = 0; il < c->n_layer; il++) {
+        const ds4_layer_weights *L = &m->w.layer[il];
+        hc_pre(m, &L->hc_attn_fn, &L->hc_attn_scale, &L->hc_attn_base, &s, n);
+        attention_layer(ss, il, &s, n, pos0);
+        steer(m, il, ss->steer_attn, s.fo, n);
+        hc_post(c, &s, n);
+        hc_pre(m, &L->hc_ffn_fn, &L->hc_ffn_scale, &L->hc_ffn_base, &s, n);
+        ffn_layer(ss, il, &s, n, tokens);
+        steer(m, il, ss->steer_ffn, s.fo, n);
+        hc_post(c, &s, n);
+    }
+    for (int t = 0; t < n; t++) {
+        if (!logits_all && t != n - 1) continue;
+        float *dst = logits_all ? logits_all + (size_t)t * c->n_vocab : ss->logits;
+        output_head(m, s.X + (size_t)t * HC * E, s.u, dst);
+        if (logits_all && t == n - 1) memcpy(ss->logits, dst, sizeof(float) * c->n_vocab);
+    }
+    memcpy(ss->tokens + ss->n, tokens, sizeof(int32_t) * (size_t)n);
+    ss->n += n;
+    canonical_frontiers(ss);
+    scratch_free(&s);
+    return 0;
+}

@@ -1,0 +1,64 @@
+/* model.c - loading a model: map the GGUF, read and check the shape, bind the
+ * weights, compute the model identity, set up the RoPE tables and the CPU
+ * thread pool. Also the shape accessors of engine.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "engine/internal.h"
+
+ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_err *err) {
+    ds4_model_opts def = {0};
+    if (!opts) opts = &def;
+    if (opts->backend && strcmp(opts->backend, "cpu") != 0) {
+        ds4_errf(err, "--backend %s: not available in this build (expected cpu)", opts->backend);
+        return NULL;
+    }
+    ds4_model *m = calloc(1, sizeof *m);
+    if (!m) { ds4_errf(err, "out of memory"); return NULL; }
+    m->gguf = gguf_open(path, err);
+    if (!m->gguf) goto fail;
+    if (ds4_config_from_gguf(m->gguf, &m->cfg, err)) goto fail;
+    if (ds4_weights_bind(m->gguf, &m->cfg, &m->w, err)) goto fail;
+
+    /* Identity: metadata + tensor table, i.e. every byte before the data. */
+    XXH128_hash_t h = XXH3_128bits(m->gguf->base, (size_t)m->gguf->data_offset);
+    snprintf(m->identity, sizeof m->identity, "%016llx%016llx", (unsigned long long)h.high64,
+             (unsigned long long)h.low64);
+    if (m->cfg.name[0]) snprintf(m->name, sizeof m->name, "%s", m->cfg.name);
+    else {
+        const char *b = strrchr(path, '/');
+        snprintf(m->name, sizeof m->name, "%s", b ? b + 1 : path);
+    }
+    const ds4_config *c = &m->cfg;
+    ds4_rope_init(&m->rope_dense, (int)c->n_rot, c->rope_base, 0, 1.0f, c->yarn_orig_ctx, c->yarn_beta_fast,
+                  c->yarn_beta_slow);
+    ds4_rope_init(&m->rope_comp, (int)c->n_rot, c->compress_rope_base, 1, c->yarn_factor, c->yarn_orig_ctx,
+                  c->yarn_beta_fast, c->yarn_beta_slow);
+    m->exact = opts->exact >= 0 ? 1 : 0;
+    m->backend = "cpu";
+    m->pool = ds4_pool_new(opts->n_threads);
+    if (!m->pool) { ds4_errf(err, "cannot start CPU threads"); goto fail; }
+    return m;
+fail:
+    ds4_model_free(m);
+    return NULL;
+}
+
+void ds4_model_free(ds4_model *m) {
+    if (!m) return;
+    ds4_pool_free(m->pool);
+    gguf_close(m->gguf);
+    free(m->steer);
+    free(m);
+}
+
+int ds4_model_n_vocab(const ds4_model *m) { return (int)m->cfg.n_vocab; }
+int ds4_model_n_layer(const ds4_model *m) { return (int)m->cfg.n_layer; }
+int ds4_model_n_embd(const ds4_model *m) { return (int)m->cfg.n_embd; }
+const char *ds4_model_name(const ds4_model *m) { return m->name; }
+const char *ds4_model_backend(const ds4_model *m) { return m->backend; }
+const char *ds4_model_identity(const ds4_model *m) { return m->identity; }
+const void *ds4_model_gguf(const ds4_model *m) { return m->gguf; }
+int ds4_model_has_steering(const ds4_model *m) { return m->steer != NULL; }

@@ -1,0 +1,160 @@
+/* snapshot.c - session snapshots in the "DSV4" payload layout of
+ * spec/model.md §5.5 (13 u32 header, token ids, logits, row counters, then per
+ * layer the raw rows oldest first and the compressed rows and frontiers).
+ * Loading checks every header field against this session and the exact total
+ * length before touching the session, so a bad blob leaves it unchanged. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/internal.h"
+
+#define DSV4_MAGIC 0x34565344u
+#define DSV4_VERSION 1u
+
+static size_t payload_size(const ds4_session *s, uint32_t p, const uint32_t *n_comp, const uint32_t *n_idx) {
+    const ds4_config *c = &s->m->cfg;
+    const uint32_t raw_rows = p < s->raw_cap ? p : s->raw_cap;
+    size_t sz = 13 * 4 + (size_t)p * 4 + (size_t)c->n_vocab * 4 + (size_t)c->n_layer * 8;
+    for (uint32_t il = 0; il < c->n_layer; il++) {
+        const uint32_t r = c->compress_ratio[il], D = c->head_dim;
+        sz += (size_t)raw_rows * D * 4;
+        if (r) {
+            const size_t Wc = (size_t)ds4_cmp_lanes(r) * D, rows = r == 4 ? 8 : r;
+            sz += (size_t)n_comp[il] * D * 4 + 2 * rows * Wc * 4;
+        }
+        if (r == 4) sz += (size_t)n_idx[il] * c->idx_head_dim * 4 + 2 * 8 * 2 * (size_t)c->idx_head_dim * 4;
+    }
+    return sz;
+}
+
+static uint8_t *put(uint8_t *o, const void *src, size_t n) { memcpy(o, src, n); return o + n; }
+
+int ds4_session_save(const ds4_session *s, uint8_t **blob, size_t *len, ds4_err *err) {
+    const ds4_config *c = &s->m->cfg;
+    const uint32_t p = (uint32_t)s->n, raw_rows = p < s->raw_cap ? p : s->raw_cap;
+    uint32_t *n_comp = calloc(c->n_layer, 4), *n_idx = calloc(c->n_layer, 4);
+    if (!n_comp || !n_idx) { free(n_comp); free(n_idx); return ds4_errf(err, "out of memory"); }
+    for (uint32_t il = 0; il < c->n_layer; il++) { n_comp[il] = s->kv[il].n_comp; n_idx[il] = s->kv[il].n_idx; }
+    const size_t sz = payload_size(s, p, n_comp, n_idx);
+    uint8_t *buf = malloc(sz), *o = buf;
+    if (!buf) { free(n_comp); free(n_idx); return ds4_errf(err, "out of memory for a %zu-byte snapshot", sz); }
+    const uint32_t hdr[13] = {DSV4_MAGIC, DSV4_VERSION, (uint32_t)s->ctx, (uint32_t)s->chunk, s->raw_cap,
+                              s->raw_cap, s->comp_cap, p, c->n_layer, c->head_dim, c->idx_head_dim, c->n_vocab,
+                              raw_rows};
+    o = put(o, hdr, sizeof hdr);
+    o = put(o, s->tokens, (size_t)p * 4);
+    o = put(o, s->logits, (size_t)c->n_vocab * 4);
+    o = put(o, n_comp, (size_t)c->n_layer * 4);
+    o = put(o, n_idx, (size_t)c->n_layer * 4);
+    for (uint32_t il = 0; il < c->n_layer; il++) {
+        const ds4_layer_kv *k = &s->kv[il];
+        const uint32_t r = c->compress_ratio[il], D = c->head_dim;
+        for (uint32_t i = 0; i < raw_rows; i++) {
+            const uint32_t pos = p - raw_rows + i;
+            o = put(o, k->raw + (size_t)(pos % s->raw_cap) * D, (size_t)D * 4);
+        }
+        if (r) {
+            const size_t Wc = (size_t)ds4_cmp_lanes(r) * D, rows = r == 4 ? 8 : r;
+            o = put(o, k->comp, (size_t)k->n_comp * D * 4);
+            o = put(o, k->cmp_sv, rows * Wc * 4);
+            o = put(o, k->cmp_sk, rows * Wc * 4);
+        }
+        if (r == 4) {
+            const size_t Wi = 2 * (size_t)c->idx_head_dim;
+            o = put(o, k->idx, (size_t)k->n_idx * c->idx_head_dim * 4);
+            o = put(o, k->icmp_sv, 8 * Wi * 4);
+            o = put(o, k->icmp_sk, 8 * Wi * 4);
+        }
+    }
+    free(n_comp);
+    free(n_idx);
+    *blob = buf;
+    *len = sz;
+    return 0;
+}
+
+int ds4_session_load(ds4_session *s, const uint8_t *blob, size_t len, ds4_err *err) {
+    const ds4_config *c = &s->m->cfg;
+    uint32_t hdr[13];
+    if (len < sizeof hdr) return ds4_errf(err, "snapshot: %zu bytes: expected at least a 52-byte header", len);
+    memcpy(hdr, blob, sizeof hdr);
+    if (hdr[0] != DSV4_MAGIC) return ds4_errf(err, "snapshot: magic 0x%08x: expected 0x%08x (\"DSV4\")", hdr[0], DSV4_MAGIC);
+    if (hdr[1] != DSV4_VERSION) return ds4_errf(err, "snapshot: version %u: expected %u", hdr[1], DSV4_VERSION);
+    const uint32_t p = hdr[7];
+    const struct { const char *what; uint32_t got, want; } chk[] = {
+        {"raw cache capacity", hdr[4], s->raw_cap}, {"raw window", hdr[5], s->raw_cap},
+        {"layer count", hdr[8], c->n_layer}, {"head width", hdr[9], c->head_dim},
+        {"indexer head width", hdr[10], c->idx_head_dim}, {"vocabulary size", hdr[11], c->n_vocab},
+        {"raw rows", hdr[12], p < s->raw_cap ? p : s->raw_cap},
+    };
+    for (size_t i = 0; i < sizeof chk / sizeof chk[0]; i++)
+        if (chk[i].got != chk[i].want)
+            return ds4_errf(err, "snapshot: %s %u: expected %u for this model and context", chk[i].what, chk[i].got,
+                            chk[i].want);
+    if (p > (uint32_t)s->ctx) return ds4_errf(err, "snapshot: %u tokens: expected at most the context size %d", p, s->ctx);
+    const size_t fixed = sizeof hdr + (size_t)p * 4 + (size_t)c->n_vocab * 4 + (size_t)c->n_layer * 8;
+    if (len < fixed) return ds4_errf(err, "snapshot: %zu bytes: truncated (header says %u tokens)", len, p);
+    const uint8_t *in = blob + sizeof hdr;
+    const int32_t *toks = (const void *)in;
+    (void)toks;
+    uint32_t *n_comp = malloc((size_t)c->n_layer * 4), *n_idx = malloc((size_t)c->n_layer * 4);
+    if (!n_comp || !n_idx) { free(n_comp); free(n_idx); return ds4_errf(err, "out of memory"); }
+    memcpy(n_comp, in + (size_t)p * 4 + (size_t)c->n_vocab * 4, (size_t)c->n_layer * 4);
+    memcpy(n_idx, in + (size_t)p * 4 + (size_t)c->n_vocab * 4 + (size_t)c->n_layer * 4, (size_t)c->n_layer * 4);
+    int bad = 0;
+    for (uint32_t il = 0; il < c->n_layer && !bad; il++) {
+        const uint32_t r = c->compress_ratio[il];
+        const uint32_t want = r ? p / r : 0;
+        if (n_comp[il] != want || n_idx[il] != (r == 4 ? want : 0)) {
+            ds4_errf(err, "snapshot: layer %u row counts %u/%u: expected %u/%u for %u tokens", il, n_comp[il],
+                     n_idx[il], want, r == 4 ? want : 0, p);
+            bad = 1;
+        }
+    }
+    if (!bad && payload_size(s, p, n_comp, n_idx) != len) {
+        ds4_errf(err, "snapshot: %zu bytes: expected %zu for its header", len, payload_size(s, p, n_comp, n_idx));
+        bad = 1;
+    }
+    for (uint32_t i = 0; !bad && i < p; i++) {
+        int32_t t;
+        memcpy(&t, in + (size_t)i * 4, 4);
+        if (t < 0 || (uint32_t)t >= c->n_vocab) {
+            ds4_errf(err, "snapshot: token %u = %d: expected 0..%u", i, t, c->n_vocab - 1);
+            bad = 1;
+        }
+    }
+    if (bad) { free(n_comp); free(n_idx); return -1; }
+
+    memcpy(s->tokens, in, (size_t)p * 4);
+    in += (size_t)p * 4;
+    memcpy(s->logits, in, (size_t)c->n_vocab * 4);
+    in += (size_t)c->n_vocab * 4 + (size_t)c->n_layer * 8;
+    const uint32_t raw_rows = p < s->raw_cap ? p : s->raw_cap;
+    for (uint32_t il = 0; il < c->n_layer; il++) {
+        ds4_layer_kv *k = &s->kv[il];
+        const uint32_t r = c->compress_ratio[il], D = c->head_dim;
+        for (uint32_t i = 0; i < raw_rows; i++) {
+            const uint32_t pos = p - raw_rows + i;
+            memcpy(k->raw + (size_t)(pos % s->raw_cap) * D, in, (size_t)D * 4);
+            in += (size_t)D * 4;
+        }
+        k->n_comp = n_comp[il];
+        k->n_idx = n_idx[il];
+        if (r) {
+            const size_t Wc = (size_t)ds4_cmp_lanes(r) * D, rows = r == 4 ? 8 : r;
+            memcpy(k->comp, in, (size_t)k->n_comp * D * 4); in += (size_t)k->n_comp * D * 4;
+            memcpy(k->cmp_sv, in, rows * Wc * 4); in += rows * Wc * 4;
+            memcpy(k->cmp_sk, in, rows * Wc * 4); in += rows * Wc * 4;
+        }
+        if (r == 4) {
+            const size_t Wi = 2 * (size_t)c->idx_head_dim;
+            memcpy(k->idx, in, (size_t)k->n_idx * c->idx_head_dim * 4); in += (size_t)k->n_idx * c->idx_head_dim * 4;
+            memcpy(k->icmp_sv, in, 8 * Wi * 4); in += 8 * Wi * 4;
+            memcpy(k->icmp_sk, in, 8 * Wi * 4); in += 8 * Wi * 4;
+        }
+    }
+    s->n = (int)p;
+    free(n_comp);
+    free(n_idx);
+    return 0;
+}
