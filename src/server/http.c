@@ -38,12 +38,9 @@ static void add_common_headers(ds4s_server *s, struct MHD_Response *resp) {
 }
 
 static enum MHD_Result send_reply(ds4s_server *s, struct MHD_Connection *c, ds4s_reply *r) {
-    size_t n = r->body ? strlen(r->body) : 0;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(n, r->body ? r->body : (char *)"", MHD_RESPMEM_MUST_FREE);
-    if (!r->body) {
-        MHD_destroy_response(resp);
-        resp = MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
-    }
+    struct MHD_Response *resp =
+        r->body ? MHD_create_response_from_buffer(strlen(r->body), r->body, MHD_RESPMEM_MUST_FREE)
+                : MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
     r->body = NULL;
     if (!resp) return MHD_NO;
     if (r->status != 204) MHD_add_response_header(resp, "Content-Type", r->ctype ? r->ctype : "application/json");

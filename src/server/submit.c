@@ -84,6 +84,15 @@ void ds4s_api_generate(ds4s_server *s, ds4s_route route, const char *body, size_
     char *owned_body = NULL;
     if (ds4s_params_parse(api, root, &j->params, &e) != 0) goto bad;
 
+    {
+        /* Required fields (§8.3): absent or null => "missing <field>". */
+        const char *req = api == DS4_API_OPENAI_COMPLETIONS ? "prompt" : api == DS4_API_OPENAI_RESPONSES ? "input" : "messages";
+        json_t *v = json_object_get(root, req);
+        if (!v || json_is_null(v)) {
+            ds4_errf(&e, "missing %s", req);
+            goto bad;
+        }
+    }
     if (api == DS4_API_ANTHROPIC_MESSAGES || api == DS4_API_OPENAI_CHAT) {
         json_t *m = json_object_get(root, "messages");
         if (json_is_array(m) && json_array_size(m) == 0) {

@@ -85,3 +85,12 @@ expect() {  # expect STATUS SUBSTRING [label]
     [[ $STATUS == "$1" ]] || fail "${3:-request}: status $STATUS, expected $1; body: $BODY_OUT"
     [[ $BODY_OUT == *"$2"* ]] || fail "${3:-request}: body lacks '$2': $BODY_OUT"
 }
+
+stop_server() {
+    if [[ -n $SERVER_PID ]]; then
+        kill -TERM "$SERVER_PID" 2>/dev/null
+        wait "$SERVER_PID" 2>/dev/null
+        SERVER_STATUS=$?
+    fi
+    SERVER_PID= PORT= BASE=
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# test_load.sh - 8 concurrent clients x 20 requests (4 x 5 with
+# DS4_TEST_QUICK=1), a quarter of them disconnecting mid-stream; the server
+# must end healthy, idle and correct. Real sampling (no test script).
+source "$(dirname "$0")/lib.sh"
+command -v node >/dev/null || skip "node not installed"
+# Disconnecting requests ask for a ~2000-token scripted answer; the others sample.
+python3 -c 'import json; print(json.dumps([{"match": "LONGTEXT", "text": " ".join("word%d" % (i % 10) for i in range(1000))}]))' >"$TMP/load-script.json"
+start_server --max-queue 64 --test-script "$TMP/load-script.json"
+if [[ -n ${DS4_TEST_QUICK:-} ]]; then export CLIENTS=4 PER=5; else export CLIENTS=8 PER=20; fi
+BASE=$BASE node "$HERE/load.mjs" || fail "load.mjs"
+kill -0 "$SERVER_PID" || fail "server died under load"
