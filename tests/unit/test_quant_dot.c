@@ -358,3 +358,45 @@ TEST(f16_fast_within_tolerance) {
         }
     }
 }
+
+/* The public, dispatched entry points (whatever level DS4_SIMD leaves). */
+TEST(public_functions_bit_identical) {
+    int nb = 16, nr = 5;
+    static uint8_t w[5 * 128 * 34];    /* the largest use: 5 rows of 128 Q8_0 blocks */
+    static ds4_block_q8_K y[16];
+    static ds4_act_q8_0 a[128];
+    float out[5];
+    fill_q8_K(y, nb, 0);
+    fill_q8_0(a, 128, 0);
+    fill_w(DS4_TYPE_Q8_0, w, 128 * nr, 0);
+    ds4_vec_dot_q8_0_rows(4096, nr, w, 128 * 34, a, out);
+    for (int r = 0; r < nr; r++) {
+        float ref = ds4_vec_dot_q8_0_ref(4096, w + r * 128 * 34, a);
+        CHECK(same(ref, ds4_vec_dot_q8_0(4096, w + r * 128 * 34, a)) && same(ref, out[r]));
+    }
+    static const uint32_t types[3] = {DS4_TYPE_IQ2_XXS, DS4_TYPE_Q2_K, DS4_TYPE_Q4_K};
+    for (int t = 0; t < 3; t++) {
+        size_t rb = ds4_row_bytes(types[t], 4096);
+        fill_w(types[t], w, nb * nr, 0);
+        if (t == 0) ds4_vec_dot_iq2_xxs_q8_K_rows(4096, nr, w, rb, y, out);
+        if (t == 1) ds4_vec_dot_q2_K_q8_K_rows(4096, nr, w, rb, y, out);
+        if (t == 2) ds4_vec_dot_q4_K_q8_K_rows(4096, nr, w, rb, y, out);
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *row = w + r * rb;
+            float ref = t == 0 ? ds4_vec_dot_iq2_xxs_q8_K_ref(4096, row, y) : t == 1 ? ds4_vec_dot_q2_K_q8_K_ref(4096, row, y)
+                                                                                    : ds4_vec_dot_q4_K_q8_K_ref(4096, row, y);
+            float one = t == 0 ? ds4_vec_dot_iq2_xxs_q8_K(4096, row, y) : t == 1 ? ds4_vec_dot_q2_K_q8_K(4096, row, y)
+                                                                                 : ds4_vec_dot_q4_K_q8_K(4096, row, y);
+            CHECKF(same(ref, one) && same(ref, out[r]), "%s row %d: ref %a one %a rows %a", ds4_type_name(types[t]), r, ref, one, out[r]);
+        }
+    }
+    uint16_t *h = (uint16_t *)w;
+    static float x[1000];
+    for (int i = 0; i < 5 * 1000; i++) h[i] = ds4_f32_to_f16(ufl() - 0.5f);
+    for (int i = 0; i < 1000; i++) x[i] = ufl() - 0.5f;
+    ds4_vec_dot_f16_f32_rows(1000, 5, h, 2000, x, out);
+    for (int r = 0; r < 5; r++) {
+        float ref = ds4_vec_dot_f16_f32_ref(1000, h + 1000 * r, x);
+        CHECK(same(ref, ds4_vec_dot_f16_f32(1000, h + 1000 * r, x)) && same(ref, out[r]));
+    }
+}
