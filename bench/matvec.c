@@ -113,6 +113,7 @@ typedef struct {
     float *out;
     int nthreads;
     int f16_fast;
+    int one_row;              /* call the one-row kernel per row instead of the multi-row form */
 } mv_arg;
 
 static void mv_job(int tid, void *p) {
@@ -121,6 +122,14 @@ static void mv_job(int tid, void *p) {
     int64_t r0 = a->nrows * tid / a->nthreads, r1 = a->nrows * (tid + 1) / a->nthreads;
     const uint8_t *w = a->w + (size_t)r0 * a->row_bytes;
     int64_t nr = r1 - r0;
+    if (a->one_row) {
+        for (int64_t r = 0; r < nr; r++) {
+            const uint8_t *row = w + (size_t)r * a->row_bytes;
+            a->out[r0 + r] = a->type == DS4_TYPE_Q8_0 ? ds4_vec_dot_q8_0(a->n, row, a->act)
+                                                      : ds4_vec_dot_iq2_xxs_q8_K(a->n, row, a->act);
+        }
+        return;
+    }
     switch (a->type) {
     case DS4_TYPE_Q8_0: ds4_vec_dot_q8_0_rows(a->n, nr, w, a->row_bytes, a->act, a->out + r0); break;
     case DS4_TYPE_IQ2_XXS: ds4_vec_dot_iq2_xxs_q8_K_rows(a->n, nr, w, a->row_bytes, a->act, a->out + r0); break;
@@ -217,9 +226,11 @@ int main(int argc, char **argv) {
     ds4_quantize_act_q8_0(xf, xa, n);
     ds4_quantize_q8_K(xf, xk, n);
 
-    static const struct { uint32_t type; int fast; const char *label; } fmts[] = {
-        {DS4_TYPE_Q8_0, 0, "Q8_0"}, {DS4_TYPE_IQ2_XXS, 0, "IQ2_XXS"}, {DS4_TYPE_Q2_K, 0, "Q2_K"},
-        {DS4_TYPE_Q4_K, 0, "Q4_K"}, {DS4_TYPE_F16, 0, "F16 exact"}, {DS4_TYPE_F16, 1, "F16 fast"},
+    static const struct { uint32_t type; int fast, one_row; const char *label; } fmts[] = {
+        {DS4_TYPE_Q8_0, 0, 0, "Q8_0"}, {DS4_TYPE_Q8_0, 0, 1, "Q8_0 1row"},
+        {DS4_TYPE_IQ2_XXS, 0, 0, "IQ2_XXS"}, {DS4_TYPE_IQ2_XXS, 0, 1, "IQ2 1row"},
+        {DS4_TYPE_Q2_K, 0, 0, "Q2_K"}, {DS4_TYPE_Q4_K, 0, 0, "Q4_K"},
+        {DS4_TYPE_F16, 0, 0, "F16 exact"}, {DS4_TYPE_F16, 1, 0, "F16 fast"},
     };
     printf("%-10s %8s %10s %8s %10s %8s\n", "format", "MiB", "GB/s", "of BW", "GB/s 1t", "of BW 1t");
     size_t wbytes = weights_mib << 20;
@@ -235,7 +246,7 @@ int main(int argc, char **argv) {
                         : fmts[f].type == DS4_TYPE_F16 ? (const void *)xf : (const void *)xk;
         double gbs[2] = {0, 0};
         for (int k = 0; k < 2; k++) {
-            mv_arg a = {fmts[f].type, w, row_bytes, n, nrows, act, out, tcounts[k], fmts[f].fast};
+            mv_arg a = {fmts[f].type, w, row_bytes, n, nrows, act, out, tcounts[k], fmts[f].fast, fmts[f].one_row};
             for (int r = 0; r < reps; r++) {
                 double s = run_round(nthreads, mv_job, &a);
                 double g = (double)nrows * (double)row_bytes / s * 1e-9;

@@ -7,10 +7,9 @@
  * (maddubs) whose pair sums provably fit int16, then widened; the float steps
  * (scale products, int->float, block-order accumulation) are the reference's,
  * element for element, with the per-block products formed in vector lanes
- * and added to one scalar accumulator in block order. Q8_0 weights equal to
- * -128 (never produced by GGML quantizers, but legal in a file) would break
- * the abs/sign trick, so such a row is detected and recomputed by the scalar
- * reference. */
+ * and added to one scalar accumulator in block order. A Q8_0 activation code
+ * of -128 (only non-finite input makes one) would break the abs/sign trick,
+ * so such a call is detected and recomputed by the scalar reference. */
 #include "quant/quant_impl.h"
 
 #if defined(__x86_64__)
@@ -33,12 +32,15 @@ AVX2 static inline float f16(uint16_t h) { return _cvtsh_ss(h); }
 
 /* ---- Q8_0 ------------------------------------------------------------------ */
 
-/* 8 int32 partial sums of w.qs . x.qs for one block; flags w == -128 in *bad. */
+/* 8 int32 partial sums of w.qs . x.qs for one block: |w| (as unsigned, so
+ * w = -128 is exact) times x carrying w's sign. Only x = -128 would break
+ * the sign step; it is flagged in *bad (ds4_quantize_act_q8_0 never makes it
+ * from finite input). */
 AVX2 static inline __m256i q8_0_block(const ds4_block_q8_0 *w, const ds4_act_q8_0 *x, __m256i *bad) {
     __m256i qw = _mm256_loadu_si256((const __m256i *)w->qs);
     __m256i qx = _mm256_loadu_si256((const __m256i *)x->qs);
-    *bad = _mm256_or_si256(*bad, _mm256_cmpeq_epi8(qw, _mm256_set1_epi8(-128)));
-    __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(qx), _mm256_sign_epi8(qw, qx));
+    *bad = _mm256_or_si256(*bad, _mm256_cmpeq_epi8(qx, _mm256_set1_epi8(-128)));
+    __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(qw), _mm256_sign_epi8(qx, qw));
     return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 }
 
