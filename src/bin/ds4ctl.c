@@ -192,6 +192,12 @@ int main(int argc, char **argv) {
         ctl_install_cancel_handlers();
         ctl_lock l;
         int is_dl = !strcmp(cmd, "download");
+        const char *in_script = getenv("DS4CTL_IN_SCRIPT");
+        if (in_script && !strcmp(in_script, "1")) {
+            fprintf(stderr, "ds4ctl: %s called from DS4_DOWNLOAD_SCRIPT while ds4ctl holds the lifecycle lock; "
+                            "unset DS4_DOWNLOAD_SCRIPT to use the built-in downloader\n", cmd);
+            return CTL_USAGE;
+        }
         if ((rc = ctl_lock_acquire(&c, &l, cmd, (double)c.lock_timeout_s, 0, &err))) { ctl_ev_error(rc, err.msg, NULL); return rc; }
         if (is_dl) {
             char rt[PATH_MAX];

@@ -164,7 +164,11 @@ static int run_script(const ctl_cfg *c, const char *runtime, ds4_err *err) {
     ctl_quote_argv(argv, line, sizeof line);
     ctl_log(c, "download q2 model");
     ctl_log(c, "$ %s", line);
+    /* We hold the lifecycle lock; a script that calls `ds4ctl download` back would
+     * wait for it forever. The marker lets that inner call refuse at once. */
+    setenv("DS4CTL_IN_SCRIPT", "1", 1);
     int st = ctl_run_logged(runtime, argv, logp, err);
+    unsetenv("DS4CTL_IN_SCRIPT");
     if (ctl_cancelled) return ds4_errf(err, "download q2 model cancelled"), CTL_CANCELLED;
     if (st != 0) return (st > 0 ? ds4_errf(err, "download q2 model failed (exit %d); see %s", st, logp) : 0), CTL_DOWNLOAD_FAILED;
     char link[PATH_MAX];

@@ -65,3 +65,14 @@ cleanup() {
 trap cleanup EXIT
 
 fail() { echo "FAIL: $*"; echo "---- log"; tail -n 40 "$DS4_HOME/log" 2>/dev/null; exit 1; }
+
+# The real pi CLI for the extension tests: $DS4_PI_BIN, build/pi-env (tests/ctl/install-pi.sh),
+# or pi on PATH. Skips the test (exit 77) when none is installed.
+need_pi() {
+    PI=${DS4_PI_BIN:-}
+    [ -n "$PI" ] || { [ -x "$ROOT/build/pi-env/node_modules/.bin/pi" ] && PI="$ROOT/build/pi-env/node_modules/.bin/pi"; }
+    [ -n "$PI" ] || PI=$(command -v pi 2>/dev/null || true)
+    [ -n "$PI" ] && [ -x "$PI" ] || { echo "pi CLI not installed (run tests/ctl/install-pi.sh or set DS4_PI_BIN); skipping"; exit 77; }
+    PI_BIN_DIR=$(dirname "$PI")
+    export PI_OFFLINE=1 PI_SKIP_VERSION_CHECK=1
+}
