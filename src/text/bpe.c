@@ -38,7 +38,11 @@ void ds4_tokens_free(ds4_tokens *t) {
 }
 
 typedef struct sym { int32_t id, prev, next; } sym;
-typedef struct cand { int32_t rank, pos, right, id; } cand; /* pos/right: symbol indices */
+/* A merge candidate is one integer, rank << 32 | left symbol index, so the
+ * heap orders by rank and then leftmost with a single compare. The pair's ids
+ * are re-read at pop time: ranks are unique per pair, so an equal rank means
+ * the same pair is still there (anything else is a stale entry). */
+typedef uint64_t cand;
 
 typedef struct bpe_scratch {
     const ds4_vocab *v;
@@ -49,11 +53,10 @@ typedef struct bpe_scratch {
     size_t heap_n, heap_cap;
 } bpe_scratch;
 
-
 /* ---- per-thread piece cache ---- */
 
 #define PC_SLOTS (1u << 16)
-#define PC_MAX_PIECE 48
+#define PC_MAX_PIECE 8192
 #define PC_MAX_ENTRIES (PC_SLOTS / 2)
 #define PC_ARENA (1u << 21)
 
@@ -92,8 +95,17 @@ static pc_slot *pc_find(piece_cache *c, const char *p, size_t n, uint64_t h, int
     }
 }
 
-static int cand_less(const cand *a, const cand *b) {
-    return a->rank < b->rank || (a->rank == b->rank && a->pos < b->pos);
+static void sift_down(cand *h, size_t n, size_t i) {
+    cand x = h[i];
+    for (;;) {
+        size_t l = 2 * i + 1;
+        if (l >= n) break;
+        size_t m = (l + 1 < n && h[l + 1] < h[l]) ? l + 1 : l;
+        if (h[m] >= x) break;
+        h[i] = h[m];
+        i = m;
+    }
+    h[i] = x;
 }
 
 static void heap_push(bpe_scratch *s, cand c) {
@@ -105,7 +117,7 @@ static void heap_push(bpe_scratch *s, cand c) {
     size_t i = s->heap_n++;
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!cand_less(&c, &s->heap[p])) break;
+        if (s->heap[p] <= c) break;
         s->heap[i] = s->heap[p];
         i = p;
     }
@@ -113,27 +125,22 @@ static void heap_push(bpe_scratch *s, cand c) {
 }
 
 static cand heap_pop(bpe_scratch *s) {
-    cand top = s->heap[0], last = s->heap[--s->heap_n];
-    size_t i = 0, n = s->heap_n;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const cand *best = &last;
-        if (l < n && cand_less(&s->heap[l], best)) { m = l; best = &s->heap[l]; }
-        if (r < n && cand_less(&s->heap[r], best)) { m = r; }
-        if (m == i) break;
-        s->heap[i] = s->heap[m];
-        i = m;
-    }
-    if (n) s->heap[i] = last;
+    cand top = s->heap[0];
+    s->heap[0] = s->heap[--s->heap_n];
+    if (s->heap_n) sift_down(s->heap, s->heap_n, 0);
     return top;
 }
 
+static inline int32_t pair_rank(const ds4_vocab *v, const sym *syms, int32_t a, int32_t *id) {
+    int32_t b = syms[a].next;
+    if (b < 0) return -1;
+    return ds4_merge_lookup(v, syms[a].id, syms[b].id, id);
+}
+
 static void try_pair(bpe_scratch *s, int32_t a) {
-    int32_t b = s->syms[a].next;
-    if (b < 0) return;
-    int32_t id;
-    int32_t rank = ds4_merge_lookup(s->v, s->syms[a].id, s->syms[b].id, &id);
-    if (rank >= 0) heap_push(s, (cand){rank, a, b, id});
+    int32_t id = -1;
+    int32_t rank = pair_rank(s->v, s->syms, a, &id);
+    if (rank >= 0) heap_push(s, ((uint64_t)(uint32_t)rank << 32) | (uint32_t)a);
 }
 
 static void bpe_merge(bpe_scratch *s, const char *p, size_t n);
@@ -179,28 +186,37 @@ static void bpe_merge(bpe_scratch *s, const char *p, size_t n) {
         s->syms = realloc(s->syms, s->syms_cap * sizeof *s->syms);
         if (!s->syms) abort();
     }
+    if (n > s->heap_cap) {
+        s->heap_cap = n * 2;
+        s->heap = realloc(s->heap, s->heap_cap * sizeof *s->heap);
+        if (!s->heap) abort();
+    }
     for (size_t i = 0; i < n; i++) {
         s->syms[i].id = v->byte_id[(uint8_t)p[i]];
         s->syms[i].prev = (int32_t)i - 1;
         s->syms[i].next = i + 1 < n ? (int32_t)i + 1 : -1;
     }
     s->heap_n = 0;
-    for (size_t i = 0; i + 1 < n; i++) try_pair(s, (int32_t)i);
+    for (size_t i = 0; i + 1 < n; i++) {
+        int32_t id = -1, rank = pair_rank(v, s->syms, (int32_t)i, &id);
+        if (rank >= 0) s->heap[s->heap_n++] = ((uint64_t)(uint32_t)rank << 32) | (uint32_t)i;
+    }
+    for (size_t i = s->heap_n / 2; i-- > 0;) sift_down(s->heap, s->heap_n, i);
     while (s->heap_n) {
         cand c = heap_pop(s);
-        sym *a = &s->syms[c.pos];
-        /* Stale if either side was merged away or changed since the push. */
-        if (a->id < 0 || a->next != c.right) continue;
-        sym *b = &s->syms[c.right];
+        int32_t pos = (int32_t)(uint32_t)c, want = (int32_t)(c >> 32);
+        sym *a = &s->syms[pos];
+        if (a->id < 0) continue;
         int32_t id = -1;
-        if (ds4_merge_lookup(v, a->id, b->id, &id) != c.rank || id != c.id) continue;
-        a->id = c.id;
+        if (pair_rank(v, s->syms, pos, &id) != want) continue; /* stale */
+        sym *b = &s->syms[a->next];
+        a->id = id;
         a->next = b->next;
-        if (b->next >= 0) s->syms[b->next].prev = c.pos;
+        if (b->next >= 0) s->syms[b->next].prev = pos;
         b->id = -1;
         b->next = -1;
         if (a->prev >= 0) try_pair(s, a->prev);
-        try_pair(s, c.pos);
+        try_pair(s, pos);
     }
     for (int32_t i = 0; i >= 0; i = s->syms[i].next) ds4_tokens_push(s->out, s->syms[i].id);
 }

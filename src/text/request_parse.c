@@ -143,6 +143,7 @@ static int effort_from(pctx *c, const js_node *v, const char *field, think_state
 }
 
 static int thinking_field(pctx *c, const js_node *root, think_state *t) {
+    (void)c;
     const js_node *th = js_get(root, "thinking");
     if (th) {
         t->is_explicit = true; /* [ref] mere presence counts */

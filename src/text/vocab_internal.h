@@ -3,6 +3,7 @@
 #ifndef DS4_TEXT_VOCAB_INTERNAL_H
 #define DS4_TEXT_VOCAB_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "text/tokenizer.h"
@@ -58,5 +59,7 @@ void ds4_pretok_free(struct ds4_pretok *p);
  * Returns -1 if matching failed in PCRE2 (never for valid input). */
 typedef int (*ds4_piece_fn)(void *ctx, const char *piece, size_t len);
 int ds4_pretok_split(const struct ds4_pretok *p, const char *s, size_t n, ds4_piece_fn fn, void *ctx, ds4_err *err);
+/* ascii_fast = false forces PCRE2 for every step (tests compare the two). */
+int ds4_pretok_split_ex(const struct ds4_pretok *p, const char *s, size_t n, ds4_piece_fn fn, void *ctx, ds4_err *err, bool ascii_fast);
 
 #endif

@@ -297,3 +297,62 @@ TEST(refuses_bad_tables) {
     CHECK(ds4_vocab_from_hf_json("/nonexistent/tokenizer.json", &e) == NULL);
     CHECK(strstr(e.msg, "/nonexistent/tokenizer.json") != NULL);
 }
+
+/* The ASCII fast path of step C against the PCRE2 regexes, piece for piece. */
+#include "text/vocab_internal.h"
+
+typedef struct pieces { size_t n; size_t off[600]; size_t len[600]; const char *base; } pieces;
+static int rec_piece(void *ctx, const char *p, size_t n) {
+    pieces *ps = ctx;
+    if (ps->n < 600) { ps->off[ps->n] = (size_t)(p - ps->base); ps->len[ps->n] = n; }
+    ps->n++;
+    return 0;
+}
+
+TEST(ascii_fast_path_equals_pcre2) {
+    ds4_vocab *v = tu_vocab();
+    CHECK(v);
+    static const char alpha[] = "aZk  \t\n\r\x0b\x0c\x01\x1f\x7f" "09.,'\"!?-_()[]{}<>=+*/\\|~`^$#@%&;:" "xyQ   \n\n";
+    int rounds = tu_quick() ? 3000 : 40000;
+    for (int r = 0; r < rounds; r++) {
+        char buf[64];
+        size_t n = 1 + rnd() % 40;
+        for (size_t i = 0; i < n; i++) buf[i] = alpha[rnd() % (sizeof alpha - 1)];
+        pieces a = {.base = buf}, b = {.base = buf};
+        CHECK_EQ_INT(ds4_pretok_split_ex(v->pre, buf, n, rec_piece, &a, NULL, true), 0);
+        CHECK_EQ_INT(ds4_pretok_split_ex(v->pre, buf, n, rec_piece, &b, NULL, false), 0);
+        int same = a.n == b.n;
+        for (size_t i = 0; same && i < a.n; i++) same = a.off[i] == b.off[i] && a.len[i] == b.len[i];
+        if (!same) {
+            char hex[200];
+            size_t k = 0;
+            for (size_t i = 0; i < n; i++) k += (size_t)snprintf(hex + k, sizeof hex - k, "%02x", (unsigned char)buf[i]);
+            T_FAIL("round %d: pieces differ (fast %zu, pcre2 %zu) for %s", r, a.n, b.n, hex);
+        }
+    }
+}
+
+TEST(fast_paths_equal_pcre2_on_mixed_text) {
+    ds4_vocab *v = tu_vocab();
+    CHECK(v);
+    static const char *const frags[] = {"a", "Z", " ", "  ", "\n", "\r\n", "\t", "1", "23", "\xc2\xb2", "\xe2\x85\xab",
+        "\xe4\xb8\xad", "\xe3\x81\x82", "\xe3\x83\xbc", "\xe9\xbe\xa5", "\xe9\xbe\xa6", "\xf0\x9f\x98\x80", "\xc3\xa9",
+        "e\xcc\x81", ".", "'", "\"", "\xe3\x80\x82", "\xef\xbc\x81", "\xe2\x80\x8b", "\xc2\xa0", "\xe3\x80\x80",
+        "\xd9\xa1", "\x80", "\xff", "\xe4\xb8", "x", "(", "\xd0\xa9"};
+    int rounds = tu_quick() ? 2000 : 30000;
+    for (int r = 0; r < rounds; r++) {
+        char buf[128];
+        size_t n = 0, k = 1 + rnd() % 24;
+        for (size_t i = 0; i < k; i++) {
+            const char *f = frags[rnd() % (sizeof frags / sizeof frags[0])];
+            memcpy(buf + n, f, strlen(f));
+            n += strlen(f);
+        }
+        pieces a = {.base = buf}, b = {.base = buf};
+        CHECK_EQ_INT(ds4_pretok_split_ex(v->pre, buf, n, rec_piece, &a, NULL, true), 0);
+        CHECK_EQ_INT(ds4_pretok_split_ex(v->pre, buf, n, rec_piece, &b, NULL, false), 0);
+        int same = a.n == b.n;
+        for (size_t i = 0; same && i < a.n; i++) same = a.off[i] == b.off[i] && a.len[i] == b.len[i];
+        CHECKF(same, "round %d: pieces differ (fast %zu, pcre2 %zu)", r, a.n, b.n);
+    }
+}
