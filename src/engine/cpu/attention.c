@@ -106,7 +106,24 @@ static uint32_t indexer_select(const ds4_attn_args *a, const float *qI, const fl
     for (uint32_t c = 0; c < n_comp; c++) {
         const float *K = a->kv->idx + (size_t)c * ID;
         float score = 0.0f;
-        for (uint32_t h = 0; h < IH; h++) {
+        uint32_t h = 0;
+        /* Four heads' dot products interleaved: independent chains, each
+         * still summed in index order. */
+        for (; h + 4 <= IH; h += 4) {
+            const float *q0 = qI + (size_t)h * ID, *q1 = q0 + ID, *q2 = q1 + ID, *q3 = q2 + ID;
+            float d0 = 0.0f, d1 = 0.0f, d2 = 0.0f, d3 = 0.0f;
+            for (uint32_t i = 0; i < ID; i++) {
+                d0 += K[i] * q0[i];
+                d1 += K[i] * q1[i];
+                d2 += K[i] * q2[i];
+                d3 += K[i] * q3[i];
+            }
+            score += (d0 > 0.0f ? d0 : 0.0f) * wI[h];
+            score += (d1 > 0.0f ? d1 : 0.0f) * wI[h + 1];
+            score += (d2 > 0.0f ? d2 : 0.0f) * wI[h + 2];
+            score += (d3 > 0.0f ? d3 : 0.0f) * wI[h + 3];
+        }
+        for (; h < IH; h++) {
             const float *q = qI + (size_t)h * ID;
             float d = 0.0f;
             for (uint32_t i = 0; i < ID; i++) d += K[i] * q[i];
@@ -152,12 +169,25 @@ static void heads_range(void *vctx, int64_t h0, int64_t h1) {
         const float *q = hc->q + (size_t)h * D;
         const float sink = a->sinks[h];
         float M = sink;
-        for (uint32_t t = 0; t < nvis; t++) {
+        uint32_t t = 0;
+        for (; t + 4 <= nvis; t += 4) { /* four rows' chains interleaved */
+            const float *k0 = rows[t], *k1 = rows[t + 1], *k2 = rows[t + 2], *k3 = rows[t + 3];
+            float d0 = 0.0f, d1 = 0.0f, d2 = 0.0f, d3 = 0.0f;
+            for (uint32_t i = 0; i < D; i++) {
+                d0 += q[i] * k0[i];
+                d1 += q[i] * k1[i];
+                d2 += q[i] * k2[i];
+                d3 += q[i] * k3[i];
+            }
+            sc[t] = d0 * scale; sc[t + 1] = d1 * scale; sc[t + 2] = d2 * scale; sc[t + 3] = d3 * scale;
+        }
+        for (; t < nvis; t++) {
             float d = 0.0f;
             for (uint32_t i = 0; i < D; i++) d += q[i] * rows[t][i];
             sc[t] = d * scale;
-            if (sc[t] > M) M = sc[t];
         }
+        for (t = 0; t < nvis; t++)
+            if (sc[t] > M) M = sc[t];
         float *o = hc->o + (size_t)h * D;
         for (uint32_t i = 0; i < D; i++) o[i] = 0.0f;
         float den = expf(sink - M);
@@ -210,7 +240,8 @@ void ds4_cpu_attention(const ds4_attn_args *a) {
             hc.n_sel = indexer_select(a, a->qI + (size_t)t * IH * ID, a->wI + (size_t)t * IH, kv->n_comp, sel, sbuf);
             hc.sel = sel;
         }
-        ds4_pool_for(a->pool, H, 1, heads_range, &hc);
+        const int64_t per_head = (int64_t)(hc.n_raw + hc.n_sel) * D * 2;
+        ds4_pool_for(a->pool, H, 262144 / (per_head + 1) + 1, heads_range, &hc);
     }
     if (Pbig != P) free(Pbig);
     free(sel);

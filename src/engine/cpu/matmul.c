@@ -14,29 +14,42 @@ typedef struct mm_ctx {
     int64_t in, out, rows_per_group;
 } mm_ctx;
 
+/* Calls seg(ctx, g, r0, r1) for each part of [r0, r1) inside one group. */
+#define FOR_GROUP_SEGMENTS(c, r0, r1, body) \
+    for (int64_t a_ = (r0); a_ < (r1);) { \
+        const int64_t g = a_ / (c)->rows_per_group; \
+        int64_t b_ = (g + 1) * (c)->rows_per_group; \
+        if (b_ > (r1)) b_ = (r1); \
+        const int64_t lo = a_, hi = b_; \
+        body; \
+        a_ = b_; \
+    }
+
 static void mm_q8_0_range(void *vctx, int64_t r0, int64_t r1) {
     const mm_ctx *c = vctx;
     const int64_t blocks_in = c->in / 32, blocks_row = blocks_in * c->groups;
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *wrow = c->W->data + (uint64_t)r * c->W->row_bytes;
-        const int64_t g = r / c->rows_per_group;
+    FOR_GROUP_SEGMENTS(c, r0, r1, {
         for (int t = 0; t < c->n; t++)
-            c->y[(int64_t)t * c->out + r] = ds4_vec_dot_q8_0(c->in, wrow, c->xq + t * blocks_row + g * blocks_in);
-    }
+            ds4_vec_dot_q8_0_rows(c->in, hi - lo, c->W->data + (uint64_t)lo * c->W->row_bytes, c->W->row_bytes,
+                                  c->xq + t * blocks_row + g * blocks_in, c->y + (int64_t)t * c->out + lo);
+    })
 }
 
 static void mm_f16_range(void *vctx, int64_t r0, int64_t r1) {
     const mm_ctx *c = vctx;
     const int64_t xw = c->in * c->groups;
-    for (int64_t r = r0; r < r1; r++) {
-        const uint16_t *wrow = (const uint16_t *)(const void *)(c->W->data + (uint64_t)r * c->W->row_bytes);
-        const int64_t g = r / c->rows_per_group;
+    FOR_GROUP_SEGMENTS(c, r0, r1, {
+        const uint16_t *w0 = (const uint16_t *)(const void *)(c->W->data + (uint64_t)lo * c->W->row_bytes);
         for (int t = 0; t < c->n; t++) {
             const float *xr = c->x + t * xw + g * c->in;
-            c->y[(int64_t)t * c->out + r] =
-                c->exact ? ds4_vec_dot_f16_f32(c->in, wrow, xr) : ds4_vec_dot_f16_f32_fast(c->in, wrow, xr);
+            float *yr = c->y + (int64_t)t * c->out + lo;
+            if (c->exact) ds4_vec_dot_f16_f32_rows(c->in, hi - lo, w0, c->W->row_bytes, xr, yr);
+            else
+                for (int64_t r = lo; r < hi; r++)
+                    yr[r - lo] = ds4_vec_dot_f16_f32_fast(
+                        c->in, (const uint16_t *)(const void *)(c->W->data + (uint64_t)r * c->W->row_bytes), xr);
         }
-    }
+    })
 }
 
 static void mm_f32_range(void *vctx, int64_t r0, int64_t r1) {
@@ -54,9 +67,11 @@ static void mm_f32_range(void *vctx, int64_t r0, int64_t r1) {
     }
 }
 
+/* Rows per thread such that each part does at least ~256K multiply-adds:
+ * below that, waking a worker costs more than it saves. */
 static int64_t grain_for(int64_t in, int n) {
-    int64_t work = in * (n > 0 ? n : 1);
-    int64_t g = 16384 / (work > 0 ? work : 1);
+    const int64_t work = in * (n > 0 ? n : 1);
+    const int64_t g = (262144 + work - 1) / (work > 0 ? work : 1);
     return g < 1 ? 1 : g;
 }
 

@@ -47,13 +47,13 @@ void ds4_route(const ds4_model *m, uint32_t il, const float *lg, int32_t token, 
     }
 }
 
-typedef float (*dot_k_fn)(int64_t, const void *, const ds4_block_q8_K *);
+typedef void (*rows_k_fn)(int64_t, int64_t, const void *, size_t, const ds4_block_q8_K *, float *);
 
-static dot_k_fn dot_for(uint32_t type) {
+static rows_k_fn rows_for(uint32_t type) {
     switch (type) {
-    case DS4_TYPE_IQ2_XXS: return ds4_vec_dot_iq2_xxs_q8_K;
-    case DS4_TYPE_Q2_K: return ds4_vec_dot_q2_K_q8_K;
-    default: return ds4_vec_dot_q4_K_q8_K;
+    case DS4_TYPE_IQ2_XXS: return ds4_vec_dot_iq2_xxs_q8_K_rows;
+    case DS4_TYPE_Q2_K: return ds4_vec_dot_q2_K_q8_K_rows;
+    default: return ds4_vec_dot_q4_K_q8_K_rows;
     }
 }
 
@@ -67,28 +67,35 @@ typedef struct moe_ctx {
     float *dout;               /* pairs × E */
 } moe_ctx;
 
+/* Index i in [0, pairs × rows) is (pair, row); a range is cut at pair edges. */
 static void gate_up_range(void *vctx, int64_t i0, int64_t i1) {
     const moe_ctx *c = vctx;
-    const dot_k_fn dg = dot_for(c->L->gate_exps.type), du = dot_for(c->L->up_exps.type);
+    const rows_k_fn fg = rows_for(c->L->gate_exps.type), fu = rows_for(c->L->up_exps.type);
     const uint64_t rb_g = c->L->gate_exps.row_bytes, rb_u = c->L->up_exps.row_bytes;
-    for (int64_t i = i0; i < i1; i++) {
+    for (int64_t i = i0; i < i1;) {
         const int64_t pair = i / c->F, f = i % c->F;
-        const int64_t t = pair / c->K;
+        int64_t end = (pair + 1) * c->F;
+        if (end > i1) end = i1;
         const uint64_t e = (uint64_t)c->sel[pair];
-        const ds4_block_q8_K *x = c->xq + t * (c->E / 256);
-        c->g[i] = dg(c->E, c->L->gate_exps.data + (e * c->F + (uint64_t)f) * rb_g, x);
-        c->u[i] = du(c->E, c->L->up_exps.data + (e * c->F + (uint64_t)f) * rb_u, x);
+        const ds4_block_q8_K *x = c->xq + (pair / c->K) * (c->E / 256);
+        fg(c->E, end - i, c->L->gate_exps.data + (e * c->F + (uint64_t)f) * rb_g, rb_g, x, c->g + i);
+        fu(c->E, end - i, c->L->up_exps.data + (e * c->F + (uint64_t)f) * rb_u, rb_u, x, c->u + i);
+        i = end;
     }
 }
 
 static void down_range(void *vctx, int64_t i0, int64_t i1) {
     const moe_ctx *c = vctx;
-    const dot_k_fn dd = dot_for(c->L->down_exps.type);
+    const rows_k_fn fd = rows_for(c->L->down_exps.type);
     const uint64_t rb = c->L->down_exps.row_bytes;
-    for (int64_t i = i0; i < i1; i++) {
+    for (int64_t i = i0; i < i1;) {
         const int64_t pair = i / c->E, d = i % c->E;
+        int64_t end = (pair + 1) * c->E;
+        if (end > i1) end = i1;
         const uint64_t e = (uint64_t)c->sel[pair];
-        c->dout[i] = dd(c->F, c->L->down_exps.data + (e * c->E + (uint64_t)d) * rb, c->mq + pair * (c->F / 256));
+        fd(c->F, end - i, c->L->down_exps.data + (e * c->E + (uint64_t)d) * rb, rb, c->mq + pair * (c->F / 256),
+           c->dout + i);
+        i = end;
     }
 }
 
@@ -110,7 +117,7 @@ void ds4_cpu_moe(const ds4_model *m, uint32_t il, const float *xf, const int32_t
     float *dout = malloc(sizeof(float) * pairs * E);
     ds4_block_q8_K *mq = malloc(sizeof *mq * pairs * (F / 256));
     moe_ctx mc = {L, E, F, K, sel, xq, mq, g, u, dout};
-    ds4_pool_for(m->pool, (int64_t)(pairs * F), 64, gate_up_range, &mc);
+    ds4_pool_for(m->pool, (int64_t)(pairs * F), 131072 / (2 * E) + 1, gate_up_range, &mc);
     for (size_t pr = 0; pr < pairs; pr++) {
         float *gp = g + pr * F;
         const float *up = u + pr * F;
@@ -122,7 +129,7 @@ void ds4_cpu_moe(const ds4_model *m, uint32_t il, const float *xf, const int32_t
         }
         ds4_quantize_q8_K(gp, mq + pr * (F / 256), F);
     }
-    ds4_pool_for(m->pool, (int64_t)(pairs * E), 64, down_range, &mc);
+    ds4_pool_for(m->pool, (int64_t)(pairs * E), 131072 / F + 1, down_range, &mc);
     for (int t = 0; t < n; t++) {
         float *o = moe + (size_t)t * E;
         for (uint32_t d = 0; d < E; d++) {
