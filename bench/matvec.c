@@ -64,7 +64,7 @@ static uint64_t read_buf(const uint8_t *p, size_t n) {
 /* ---- a tiny fork/join pool: every worker runs job(tid) once per round ----- */
 
 typedef struct {
-    int nthreads;
+    int nthreads, nthreads_all;
     void (*job)(int tid, void *arg);
     void *arg;
     pthread_barrier_t start, done;
@@ -170,6 +170,18 @@ static void fill_weights(uint32_t type, uint8_t *w, size_t bytes) {
     }
 }
 
+/* Best streaming-read GB/s for each thread count, folded into bw[]. */
+static void measure_bw(const uint8_t *buf, size_t bytes, const int *tcounts, int reps, double *bw) {
+    for (int k = 0; k < 2; k++) {
+        bw_arg a = {buf, bytes, tcounts[k], {0}};
+        size_t per = bytes / (size_t)tcounts[k] / 128 * 128 * (size_t)tcounts[k];
+        for (int r = 0; r < reps; r++) {
+            double gbs = (double)per / run_round(P.nthreads_all, bw_job, &a) * 1e-9;
+            if (gbs > bw[k]) bw[k] = gbs;
+        }
+    }
+}
+
 int main(int argc, char **argv) {
     size_t weights_mib = 1024, bw_mib = 1024;
     int reps = 5, nthreads = (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -186,6 +198,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "matvec: need 1..64 threads, reps >= 1, n a multiple of 256, sizes >= 1 MiB\n");
         return 2;
     }
+    P.nthreads_all = nthreads;
     pthread_barrier_init(&P.start, NULL, (unsigned)nthreads);
     pthread_barrier_init(&P.done, NULL, (unsigned)nthreads);
     pthread_t th[64];
@@ -199,24 +212,17 @@ int main(int argc, char **argv) {
     if (la && fgets(lbuf, sizeof lbuf, la)) printf("# load average at start: %s", lbuf);
     if (la) fclose(la);
 
-    /* bandwidth */
+    /* bandwidth, measured before and after the products: on a shared machine
+     * the higher figure is the closer to what the hardware can do */
     size_t bw_bytes = bw_mib << 20;
     uint8_t *buf = aligned_alloc(4096, bw_bytes);
     if (!buf) { fprintf(stderr, "matvec: cannot allocate %zu MiB\n", bw_mib); return 1; }
     memset(buf, 1, bw_bytes);
     double bw[2] = {0, 0};
     int tcounts[2] = {nthreads, 1};
-    for (int k = 0; k < 2; k++) {
-        bw_arg a = {buf, bw_bytes, tcounts[k], {0}};
-        size_t per = bw_bytes / (size_t)tcounts[k] / 128 * 128 * (size_t)tcounts[k];
-        for (int r = 0; r < reps; r++) {
-            double s = run_round(nthreads, bw_job, &a);
-            double gbs = (double)per / s * 1e-9;
-            if (gbs > bw[k]) bw[k] = gbs;
-        }
+    measure_bw(buf, bw_bytes, tcounts, reps, bw);
+    for (int k = 0; k < 2; k++)
         printf("read bandwidth, %d thread%s: %.2f GB/s\n", tcounts[k], tcounts[k] > 1 ? "s" : "", bw[k]);
-    }
-    free(buf);
 
     /* activations */
     float *xf = malloc(sizeof(float) * (size_t)n);
@@ -258,7 +264,12 @@ int main(int argc, char **argv) {
         fflush(stdout);
         free(out);
     }
-    free(w); free(xf); free(xa); free(xk);
+    double bw_end[2] = {0, 0};
+    measure_bw(buf, bw_bytes, tcounts, reps, bw_end);
+    printf("read bandwidth again after the products: %.2f GB/s (%d threads), %.2f GB/s (1 thread)%s\n",
+           bw_end[0], nthreads, bw_end[1],
+           bw_end[0] > 1.1 * bw[0] || bw_end[1] > 1.1 * bw[1] ? "  -- higher than at start: the machine was busy, fractions above are optimistic" : "");
+    free(buf); free(w); free(xf); free(xa); free(xk);
     P.quit = 1;
     pthread_barrier_wait(&P.start);
     for (int t = 1; t < nthreads; t++) pthread_join(th[t], NULL);
