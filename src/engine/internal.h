@@ -6,24 +6,13 @@
 
 #include <stdint.h>
 
+#include "engine/backend.h"
 #include "engine/cpu/pool.h"
 #include "engine/engine.h"
 #include "engine/numerics.h"
 #include "gguf/gguf.h"
 #include "model/config.h"
 #include "model/weights.h"
-
-/* Per-layer KV state (spec/model.md §5.1). Rows are F32 arrays holding
- * f16-rounded values; frontiers hold unrounded projections and scores. */
-typedef struct ds4_layer_kv {
-    float *raw;          /* raw_cap rows × head_dim, row of position p at p % raw_cap */
-    float *comp;         /* comp_cap rows × head_dim */
-    uint32_t n_comp;
-    float *cmp_sv, *cmp_sk;   /* (lanes·ratio) rows × lanes·head_dim */
-    float *idx;          /* comp_cap rows × idx_head_dim (ratio 4) */
-    uint32_t n_idx;
-    float *icmp_sv, *icmp_sk; /* 8 rows × 2·idx_head_dim */
-} ds4_layer_kv;
 
 struct ds4_model {
     gguf_file *gguf;
@@ -35,7 +24,8 @@ struct ds4_model {
     float *steer;        /* n_layer × n_embd, or NULL */
     ds4_pool *pool;
     int exact;
-    const char *backend;
+    const ds4_backend *be;
+    void *be_model;      /* backend's per-model state (device weights) */
 };
 
 struct ds4_session {
@@ -46,16 +36,18 @@ struct ds4_session {
     float *logits;       /* n_vocab, valid when n > 0 */
     float steer_ffn, steer_attn;
     int chunk;           /* prefill chunk size */
-    uint32_t raw_cap, comp_cap;
-    ds4_layer_kv *kv;
+    uint32_t raw_window; /* min(sliding window, ctx) */
+    void *be;            /* backend's per-session state (KV caches) */
 };
 
 /* Lanes and frontier geometry of a compressor. */
 static inline uint32_t ds4_cmp_lanes(uint32_t ratio) { return ratio == 4 ? 2 : 1; }
+static inline uint32_t ds4_cmp_rows(uint32_t ratio) { return ratio == 4 ? 8 : ratio; }
 
-/* Forward pass over n new tokens at positions s->n ... s->n+n-1. Writes the
- * logits of every row into logits_all (n × n_vocab) when it is not NULL, and
- * always the last row into s->logits. Updates s->n and s->tokens. */
+/* Forward pass over n new tokens at positions s->n ... s->n+n-1 through the
+ * model's backend. Writes the logits of every row into logits_all
+ * (n × n_vocab) when it is not NULL, and always the last row into s->logits.
+ * Updates s->n and s->tokens. */
 int ds4_forward(ds4_session *s, const int32_t *tokens, int n, float *logits_all, ds4_err *err);
 
 /* Reset the KV state to empty (position 0). */

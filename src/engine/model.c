@@ -11,9 +11,21 @@
 ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_err *err) {
     ds4_model_opts def = {0};
     if (!opts) opts = &def;
+    const ds4_backend *be = &ds4_backend_cpu;
     if (opts->backend && strcmp(opts->backend, "cpu") != 0) {
-        ds4_errf(err, "--backend %s: not available in this build (expected cpu)", opts->backend);
-        return NULL;
+#ifdef DS4_HAVE_CUDA
+        if (!strcmp(opts->backend, "cuda")) be = &ds4_backend_cuda;
+        else
+#endif
+        {
+#ifdef DS4_HAVE_CUDA
+            ds4_errf(err, "--backend %s: unknown (expected cpu or cuda)", opts->backend);
+#else
+            ds4_errf(err, "--backend %s: not available in this build (expected cpu; build with nvcc for cuda)",
+                     opts->backend);
+#endif
+            return NULL;
+        }
     }
     ds4_model *m = calloc(1, sizeof *m);
     if (!m) { ds4_errf(err, "out of memory"); return NULL; }
@@ -37,9 +49,10 @@ ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_err 
     ds4_rope_init(&m->rope_comp, (int)c->n_rot, c->compress_rope_base, 1, c->yarn_factor, c->yarn_orig_ctx,
                   c->yarn_beta_fast, c->yarn_beta_slow);
     m->exact = opts->exact >= 0 ? 1 : 0;
-    m->backend = "cpu";
     m->pool = ds4_pool_new(opts->n_threads);
     if (!m->pool) { ds4_errf(err, "cannot start CPU threads"); goto fail; }
+    if (be->model_init(m, err)) goto fail;
+    m->be = be;
     return m;
 fail:
     ds4_model_free(m);
@@ -48,6 +61,7 @@ fail:
 
 void ds4_model_free(ds4_model *m) {
     if (!m) return;
+    if (m->be) m->be->model_free(m);
     ds4_pool_free(m->pool);
     gguf_close(m->gguf);
     free(m->steer);
@@ -58,7 +72,7 @@ int ds4_model_n_vocab(const ds4_model *m) { return (int)m->cfg.n_vocab; }
 int ds4_model_n_layer(const ds4_model *m) { return (int)m->cfg.n_layer; }
 int ds4_model_n_embd(const ds4_model *m) { return (int)m->cfg.n_embd; }
 const char *ds4_model_name(const ds4_model *m) { return m->name; }
-const char *ds4_model_backend(const ds4_model *m) { return m->backend; }
+const char *ds4_model_backend(const ds4_model *m) { return m->be->name; }
 const char *ds4_model_identity(const ds4_model *m) { return m->identity; }
 const void *ds4_model_gguf(const ds4_model *m) { return m->gguf; }
 int ds4_model_has_steering(const ds4_model *m) { return m->steer != NULL; }

@@ -8,19 +8,6 @@
 
 #include "engine/internal.h"
 
-static void kv_free(ds4_session *s) {
-    if (!s->kv) return;
-    for (uint32_t il = 0; il < s->m->cfg.n_layer; il++) {
-        ds4_layer_kv *k = &s->kv[il];
-        free(k->raw); free(k->comp); free(k->cmp_sv); free(k->cmp_sk);
-        free(k->idx); free(k->icmp_sv); free(k->icmp_sk);
-    }
-    free(s->kv);
-    s->kv = NULL;
-}
-
-static float *falloc(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
-
 ds4_session *ds4_session_new(ds4_model *m, int ctx, ds4_err *err) {
     const ds4_config *c = &m->cfg;
     if (ctx <= 0 || ctx > (1 << 30)) {
@@ -32,62 +19,51 @@ ds4_session *ds4_session_new(ds4_model *m, int ctx, ds4_err *err) {
     s->m = m;
     s->ctx = ctx;
     s->chunk = 256;
-    s->raw_cap = (uint32_t)ctx < c->swa ? (uint32_t)ctx : c->swa;
-    s->comp_cap = (uint32_t)(ctx / 4 + 2);
+    s->raw_window = (uint32_t)ctx < c->swa ? (uint32_t)ctx : c->swa;
     s->tokens = calloc((size_t)ctx, sizeof(int32_t));
-    s->logits = falloc(c->n_vocab);
-    s->kv = calloc(c->n_layer, sizeof *s->kv);
-    if (!s->tokens || !s->logits || !s->kv) goto oom;
-    for (uint32_t il = 0; il < c->n_layer; il++) {
-        ds4_layer_kv *k = &s->kv[il];
-        const uint32_t r = c->compress_ratio[il], D = c->head_dim;
-        if (!(k->raw = falloc((size_t)s->raw_cap * D))) goto oom;
-        if (r) {
-            const size_t cap = (size_t)ctx / r + 2, Wc = (size_t)ds4_cmp_lanes(r) * D, rows = r == 4 ? 8 : r;
-            if (!(k->comp = falloc(cap * D)) || !(k->cmp_sv = falloc(rows * Wc)) || !(k->cmp_sk = falloc(rows * Wc)))
-                goto oom;
-        }
-        if (r == 4) {
-            const size_t cap = (size_t)ctx / 4 + 2, Wi = 2 * (size_t)c->idx_head_dim;
-            if (!(k->idx = falloc(cap * c->idx_head_dim)) || !(k->icmp_sv = falloc(8 * Wi)) ||
-                !(k->icmp_sk = falloc(8 * Wi)))
-                goto oom;
-        }
+    s->logits = calloc(c->n_vocab, sizeof(float));
+    if (!s->tokens || !s->logits) {
+        ds4_errf(err, "out of memory for a session of context %d", ctx);
+        ds4_session_free(s);
+        return NULL;
     }
-    ds4_session_reset(s);
+    if (m->be->session_init(s, err)) {
+        ds4_session_free(s);
+        return NULL;
+    }
     return s;
-oom:
-    ds4_errf(err, "out of memory for a session of context %d", ctx);
-    ds4_session_free(s);
-    return NULL;
 }
 
 void ds4_session_free(ds4_session *s) {
     if (!s) return;
-    kv_free(s);
+    if (s->be) s->m->be->session_free(s);
     free(s->tokens);
     free(s->logits);
     free(s);
 }
 
 void ds4_session_reset(ds4_session *s) {
-    const ds4_config *c = &s->m->cfg;
     s->n = 0;
-    for (uint32_t il = 0; il < c->n_layer; il++) {
-        ds4_layer_kv *k = &s->kv[il];
-        const uint32_t r = c->compress_ratio[il];
-        k->n_comp = k->n_idx = 0;
-        if (r) {
-            const size_t Wc = (size_t)ds4_cmp_lanes(r) * c->head_dim, rows = r == 4 ? 8 : r;
-            memset(k->cmp_sv, 0, sizeof(float) * rows * Wc);
-            for (size_t i = 0; i < rows * Wc; i++) k->cmp_sk[i] = -1e30f;
-        }
-        if (r == 4) {
-            const size_t Wi = 2 * (size_t)c->idx_head_dim;
-            memset(k->icmp_sv, 0, sizeof(float) * 8 * Wi);
-            for (size_t i = 0; i < 8 * Wi; i++) k->icmp_sk[i] = -1e30f;
-        }
+    s->m->be->session_reset(s);
+}
+
+int ds4_forward(ds4_session *s, const int32_t *tokens, int n, float *logits_all, ds4_err *err) {
+    const ds4_config *c = &s->m->cfg;
+    if (n <= 0) return 0;
+    if (s->n + n > s->ctx)
+        return ds4_errf(err, "context full: %d tokens processed + %d new > context size %d", s->n, n, s->ctx);
+    for (int t = 0; t < n; t++)
+        if (tokens[t] < 0 || (uint32_t)tokens[t] >= c->n_vocab)
+            return ds4_errf(err, "token id %d at position %d: expected 0..%u", tokens[t], s->n + t, c->n_vocab - 1);
+    if (s->m->be->forward(s, tokens, n, logits_all, err)) {
+        /* The caches may hold part of the batch: start over rather than
+         * continue from a state that matches no token prefix. */
+        ds4_session_reset(s);
+        return -1;
     }
+    memcpy(s->tokens + s->n, tokens, sizeof(int32_t) * (size_t)n);
+    s->n += n;
+    return 0;
 }
 
 int ds4_session_ctx(const ds4_session *s) { return s->ctx; }

@@ -13,7 +13,7 @@
 
 static size_t payload_size(const ds4_session *s, uint32_t p, const uint32_t *n_comp, const uint32_t *n_idx) {
     const ds4_config *c = &s->m->cfg;
-    const uint32_t raw_rows = p < s->raw_cap ? p : s->raw_cap;
+    const uint32_t raw_rows = p < s->raw_window ? p : s->raw_window;
     size_t sz = 13 * 4 + (size_t)p * 4 + (size_t)c->n_vocab * 4 + (size_t)c->n_layer * 8;
     for (uint32_t il = 0; il < c->n_layer; il++) {
         const uint32_t r = c->compress_ratio[il], D = c->head_dim;
@@ -27,47 +27,83 @@ static size_t payload_size(const ds4_session *s, uint32_t p, const uint32_t *n_c
     return sz;
 }
 
+/* Host buffers for one layer's view, sized for the largest layer. */
+typedef struct view_buf {
+    ds4_kv_view v;
+    float *mem;
+} view_buf;
+
+static int view_alloc(const ds4_session *s, uint32_t max_comp, view_buf *b, ds4_err *err) {
+    const ds4_config *c = &s->m->cfg;
+    const size_t D = c->head_dim, ID = c->idx_head_dim;
+    const size_t fr = 128 * D; /* largest frontier: ratio 128 (128 × D) vs ratio 4 (8 × 2D) */
+    const size_t total = (size_t)s->raw_window * D + (size_t)max_comp * D + 2 * fr + (size_t)max_comp * ID + 2 * 16 * ID;
+    b->mem = malloc(sizeof(float) * (total ? total : 1));
+    if (!b->mem) return ds4_errf(err, "out of memory for a snapshot buffer");
+    float *o = b->mem;
+    b->v.raw = o; o += (size_t)s->raw_window * D;
+    b->v.comp = o; o += (size_t)max_comp * D;
+    b->v.cmp_sv = o; o += fr;
+    b->v.cmp_sk = o; o += fr;
+    b->v.idx = o; o += (size_t)max_comp * ID;
+    b->v.icmp_sv = o; o += 16 * ID;
+    b->v.icmp_sk = o;
+    return 0;
+}
+
 static uint8_t *put(uint8_t *o, const void *src, size_t n) { memcpy(o, src, n); return o + n; }
 
 int ds4_session_save(const ds4_session *s, uint8_t **blob, size_t *len, ds4_err *err) {
     const ds4_config *c = &s->m->cfg;
-    const uint32_t p = (uint32_t)s->n, raw_rows = p < s->raw_cap ? p : s->raw_cap;
+    const ds4_backend *be = s->m->be;
+    const uint32_t p = (uint32_t)s->n, raw_rows = p < s->raw_window ? p : s->raw_window;
     uint32_t *n_comp = calloc(c->n_layer, 4), *n_idx = calloc(c->n_layer, 4);
     if (!n_comp || !n_idx) { free(n_comp); free(n_idx); return ds4_errf(err, "out of memory"); }
-    for (uint32_t il = 0; il < c->n_layer; il++) { n_comp[il] = s->kv[il].n_comp; n_idx[il] = s->kv[il].n_idx; }
+    uint32_t max_comp = 0;
+    for (uint32_t il = 0; il < c->n_layer; il++) {
+        be->kv_counts(s, il, &n_comp[il], &n_idx[il]);
+        if (n_comp[il] > max_comp) max_comp = n_comp[il];
+    }
     const size_t sz = payload_size(s, p, n_comp, n_idx);
+    view_buf vb;
     uint8_t *buf = malloc(sz), *o = buf;
-    if (!buf) { free(n_comp); free(n_idx); return ds4_errf(err, "out of memory for a %zu-byte snapshot", sz); }
-    const uint32_t hdr[13] = {DSV4_MAGIC, DSV4_VERSION, (uint32_t)s->ctx, (uint32_t)s->chunk, s->raw_cap,
-                              s->raw_cap, s->comp_cap, p, c->n_layer, c->head_dim, c->idx_head_dim, c->n_vocab,
-                              raw_rows};
+    if (!buf || view_alloc(s, max_comp, &vb, err)) {
+        free(buf); free(n_comp); free(n_idx);
+        return ds4_errf(err, "out of memory for a %zu-byte snapshot", sz);
+    }
+    const uint32_t hdr[13] = {DSV4_MAGIC, DSV4_VERSION, (uint32_t)s->ctx, (uint32_t)s->chunk, s->raw_window,
+                              s->raw_window, (uint32_t)(s->ctx / 4 + 2), p, c->n_layer, c->head_dim,
+                              c->idx_head_dim, c->n_vocab, raw_rows};
     o = put(o, hdr, sizeof hdr);
     o = put(o, s->tokens, (size_t)p * 4);
     o = put(o, s->logits, (size_t)c->n_vocab * 4);
     o = put(o, n_comp, (size_t)c->n_layer * 4);
     o = put(o, n_idx, (size_t)c->n_layer * 4);
-    for (uint32_t il = 0; il < c->n_layer; il++) {
-        const ds4_layer_kv *k = &s->kv[il];
+    int rc = 0;
+    for (uint32_t il = 0; il < c->n_layer && rc == 0; il++) {
         const uint32_t r = c->compress_ratio[il], D = c->head_dim;
-        for (uint32_t i = 0; i < raw_rows; i++) {
-            const uint32_t pos = p - raw_rows + i;
-            o = put(o, k->raw + (size_t)(pos % s->raw_cap) * D, (size_t)D * 4);
-        }
+        vb.v.n_raw = raw_rows;
+        vb.v.n_comp = n_comp[il];
+        vb.v.n_idx = n_idx[il];
+        if ((rc = be->kv_export(s, il, &vb.v, err))) break;
+        o = put(o, vb.v.raw, (size_t)raw_rows * D * 4);
         if (r) {
-            const size_t Wc = (size_t)ds4_cmp_lanes(r) * D, rows = r == 4 ? 8 : r;
-            o = put(o, k->comp, (size_t)k->n_comp * D * 4);
-            o = put(o, k->cmp_sv, rows * Wc * 4);
-            o = put(o, k->cmp_sk, rows * Wc * 4);
+            const size_t fr = (size_t)ds4_cmp_rows(r) * ds4_cmp_lanes(r) * D * 4;
+            o = put(o, vb.v.comp, (size_t)n_comp[il] * D * 4);
+            o = put(o, vb.v.cmp_sv, fr);
+            o = put(o, vb.v.cmp_sk, fr);
         }
         if (r == 4) {
-            const size_t Wi = 2 * (size_t)c->idx_head_dim;
-            o = put(o, k->idx, (size_t)k->n_idx * c->idx_head_dim * 4);
-            o = put(o, k->icmp_sv, 8 * Wi * 4);
-            o = put(o, k->icmp_sk, 8 * Wi * 4);
+            const size_t fi = 8 * 2 * (size_t)c->idx_head_dim * 4;
+            o = put(o, vb.v.idx, (size_t)n_idx[il] * c->idx_head_dim * 4);
+            o = put(o, vb.v.icmp_sv, fi);
+            o = put(o, vb.v.icmp_sk, fi);
         }
     }
+    free(vb.mem);
     free(n_comp);
     free(n_idx);
+    if (rc) { free(buf); return -1; }
     *blob = buf;
     *len = sz;
     return 0;
@@ -82,10 +118,10 @@ int ds4_session_load(ds4_session *s, const uint8_t *blob, size_t len, ds4_err *e
     if (hdr[1] != DSV4_VERSION) return ds4_errf(err, "snapshot: version %u: expected %u", hdr[1], DSV4_VERSION);
     const uint32_t p = hdr[7];
     const struct { const char *what; uint32_t got, want; } chk[] = {
-        {"raw cache capacity", hdr[4], s->raw_cap}, {"raw window", hdr[5], s->raw_cap},
+        {"raw window", hdr[5], s->raw_window},
         {"layer count", hdr[8], c->n_layer}, {"head width", hdr[9], c->head_dim},
         {"indexer head width", hdr[10], c->idx_head_dim}, {"vocabulary size", hdr[11], c->n_vocab},
-        {"raw rows", hdr[12], p < s->raw_cap ? p : s->raw_cap},
+        {"raw rows", hdr[12], p < s->raw_window ? p : s->raw_window},
     };
     for (size_t i = 0; i < sizeof chk / sizeof chk[0]; i++)
         if (chk[i].got != chk[i].want)
@@ -95,8 +131,6 @@ int ds4_session_load(ds4_session *s, const uint8_t *blob, size_t len, ds4_err *e
     const size_t fixed = sizeof hdr + (size_t)p * 4 + (size_t)c->n_vocab * 4 + (size_t)c->n_layer * 8;
     if (len < fixed) return ds4_errf(err, "snapshot: %zu bytes: truncated (header says %u tokens)", len, p);
     const uint8_t *in = blob + sizeof hdr;
-    const int32_t *toks = (const void *)in;
-    (void)toks;
     uint32_t *n_comp = malloc((size_t)c->n_layer * 4), *n_idx = malloc((size_t)c->n_layer * 4);
     if (!n_comp || !n_idx) { free(n_comp); free(n_idx); return ds4_errf(err, "out of memory"); }
     memcpy(n_comp, in + (size_t)p * 4 + (size_t)c->n_vocab * 4, (size_t)c->n_layer * 4);
@@ -123,38 +157,42 @@ int ds4_session_load(ds4_session *s, const uint8_t *blob, size_t len, ds4_err *e
             bad = 1;
         }
     }
-    if (bad) { free(n_comp); free(n_idx); return -1; }
+    uint32_t max_comp = 0;
+    for (uint32_t il = 0; il < c->n_layer; il++) if (n_comp[il] > max_comp) max_comp = n_comp[il];
+    view_buf vb = {0};
+    if (bad || view_alloc(s, max_comp, &vb, err)) { free(n_comp); free(n_idx); return -1; }
 
+    ds4_session_reset(s);
     memcpy(s->tokens, in, (size_t)p * 4);
     in += (size_t)p * 4;
     memcpy(s->logits, in, (size_t)c->n_vocab * 4);
     in += (size_t)c->n_vocab * 4 + (size_t)c->n_layer * 8;
-    const uint32_t raw_rows = p < s->raw_cap ? p : s->raw_cap;
-    for (uint32_t il = 0; il < c->n_layer; il++) {
-        ds4_layer_kv *k = &s->kv[il];
+    s->n = (int)p;
+    const uint32_t raw_rows = p < s->raw_window ? p : s->raw_window;
+    int rc = 0;
+    for (uint32_t il = 0; il < c->n_layer && rc == 0; il++) {
         const uint32_t r = c->compress_ratio[il], D = c->head_dim;
-        for (uint32_t i = 0; i < raw_rows; i++) {
-            const uint32_t pos = p - raw_rows + i;
-            memcpy(k->raw + (size_t)(pos % s->raw_cap) * D, in, (size_t)D * 4);
-            in += (size_t)D * 4;
-        }
-        k->n_comp = n_comp[il];
-        k->n_idx = n_idx[il];
+        vb.v.n_raw = raw_rows;
+        vb.v.n_comp = n_comp[il];
+        vb.v.n_idx = n_idx[il];
+        memcpy(vb.v.raw, in, (size_t)raw_rows * D * 4); in += (size_t)raw_rows * D * 4;
         if (r) {
-            const size_t Wc = (size_t)ds4_cmp_lanes(r) * D, rows = r == 4 ? 8 : r;
-            memcpy(k->comp, in, (size_t)k->n_comp * D * 4); in += (size_t)k->n_comp * D * 4;
-            memcpy(k->cmp_sv, in, rows * Wc * 4); in += rows * Wc * 4;
-            memcpy(k->cmp_sk, in, rows * Wc * 4); in += rows * Wc * 4;
+            const size_t fr = (size_t)ds4_cmp_rows(r) * ds4_cmp_lanes(r) * D * 4;
+            memcpy(vb.v.comp, in, (size_t)n_comp[il] * D * 4); in += (size_t)n_comp[il] * D * 4;
+            memcpy(vb.v.cmp_sv, in, fr); in += fr;
+            memcpy(vb.v.cmp_sk, in, fr); in += fr;
         }
         if (r == 4) {
-            const size_t Wi = 2 * (size_t)c->idx_head_dim;
-            memcpy(k->idx, in, (size_t)k->n_idx * c->idx_head_dim * 4); in += (size_t)k->n_idx * c->idx_head_dim * 4;
-            memcpy(k->icmp_sv, in, 8 * Wi * 4); in += 8 * Wi * 4;
-            memcpy(k->icmp_sk, in, 8 * Wi * 4); in += 8 * Wi * 4;
+            const size_t fi = 8 * 2 * (size_t)c->idx_head_dim * 4;
+            memcpy(vb.v.idx, in, (size_t)n_idx[il] * c->idx_head_dim * 4); in += (size_t)n_idx[il] * c->idx_head_dim * 4;
+            memcpy(vb.v.icmp_sv, in, fi); in += fi;
+            memcpy(vb.v.icmp_sk, in, fi); in += fi;
         }
+        rc = s->m->be->kv_import(s, il, &vb.v, err);
     }
-    s->n = (int)p;
+    free(vb.mem);
     free(n_comp);
     free(n_idx);
+    if (rc) { ds4_session_reset(s); return -1; }
     return 0;
 }

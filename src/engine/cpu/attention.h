@@ -2,7 +2,7 @@
 #ifndef DS4_CPU_ATTENTION_H
 #define DS4_CPU_ATTENTION_H
 
-#include "engine/internal.h"
+#include "engine/cpu/cpu.h"
 
 typedef struct ds4_attn_args {
     const ds4_config *cfg;

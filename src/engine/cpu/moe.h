@@ -2,7 +2,7 @@
 #ifndef DS4_CPU_MOE_H
 #define DS4_CPU_MOE_H
 
-#include "engine/internal.h"
+#include "engine/cpu/cpu.h"
 
 /* moe[t] = Σ_k down_{S_k}(Q8_K(silu(min(gate,c))·clamp(up,±c)·w_k)) for n tokens. */
 void ds4_cpu_moe(const ds4_model *m, uint32_t il, const float *xf, const int32_t *tokens, int n, float *moe);

@@ -1,4 +1,4 @@
-/* forward.c - the forward pass of spec/model.md §4 over a batch of new tokens,
+/* forward.c - the CPU backend's forward pass of spec/model.md §4 over a batch of new tokens,
  * layer-major (§4.10): every token through layer 0, then layer 1, ...; per
  * token the arithmetic is identical to single-token decode, so prefill and
  * decode give bit-identical logits. Read it top to bottom next to Appendix C.
@@ -12,7 +12,7 @@
 #include "engine/cpu/attention.h"
 #include "engine/cpu/matmul.h"
 #include "engine/cpu/moe.h"
-#include "engine/internal.h"
+#include "engine/cpu/cpu.h"
 #include "quant/quant.h"
 
 typedef struct scratch {
@@ -167,8 +167,8 @@ static void attention_layer(ds4_session *ss, uint32_t il, scratch *s, int n, int
     rope_rows(rope, s->kvv, n, pos0, 1, (int)D, 0);
     for (int t = 0; t < n; t++) ds4_fp8_kv(s->kvv + (size_t)t * D, (int)(D - c->n_rot));
 
-    ds4_attn_args a = {.cfg = c, .pool = m->pool, .kv = &ss->kv[il], .ratio = r, .raw_cap = ss->raw_cap,
-                       .comp_cap = ss->comp_cap, .rope = rope, .n = n, .pos0 = pos0, .q = s->q, .kvrow = s->kvv,
+    ds4_attn_args a = {.cfg = c, .pool = m->pool, .kv = &ds4_cpu(ss)->kv[il], .ratio = r,
+                       .raw_cap = ds4_cpu(ss)->raw_cap, .comp_cap = ds4_cpu(ss)->comp_cap, .rope = rope, .n = n, .pos0 = pos0, .q = s->q, .kvrow = s->kvv,
                        .sinks = ds4_wt_f32(&L->sinks), .o = s->o};
     if (r) {
         ds4_cpu_matmul(m->pool, &L->cmp_kv, s->xn, n, 1, s->cmp_kv, m->exact);
@@ -255,13 +255,13 @@ static void output_head(const ds4_model *m, const float *X, float *u, float *log
 
 /* Unseen slots of the current compressor window go back to (0, -1e30) so the
  * state does not depend on how the tokens were batched (spec §4.10). */
-static void canonical_frontiers(ds4_session *ss) {
+static void canonical_frontiers(ds4_session *ss, int n_after) {
     const ds4_config *c = &ss->m->cfg;
     for (uint32_t il = 0; il < c->n_layer; il++) {
         const uint32_t r = c->compress_ratio[il];
         if (!r) continue;
-        ds4_layer_kv *kv = &ss->kv[il];
-        const uint32_t s = (uint32_t)(ss->n % (int)r), first = r == 4 ? 4 + s : s, rows = r == 4 ? 8 : r;
+        ds4_layer_kv *kv = &ds4_cpu(ss)->kv[il];
+        const uint32_t s = (uint32_t)(n_after % (int)r), first = r == 4 ? 4 + s : s, rows = r == 4 ? 8 : r;
         const uint32_t Wc = ds4_cmp_lanes(r) * c->head_dim;
         for (uint32_t row = first; row < rows; row++)
             for (uint32_t j = 0; j < Wc; j++) {
@@ -279,15 +279,9 @@ static void canonical_frontiers(ds4_session *ss) {
     }
 }
 
-int ds4_forward(ds4_session *ss, const int32_t *tokens, int n, float *logits_all, ds4_err *err) {
+int ds4_cpu_forward(ds4_session *ss, const int32_t *tokens, int n, float *logits_all, ds4_err *err) {
     ds4_model *m = ss->m;
     const ds4_config *c = &m->cfg;
-    if (n <= 0) return 0;
-    if (ss->n + n > ss->ctx)
-        return ds4_errf(err, "context full: %d tokens processed + %d new > context size %d", ss->n, n, ss->ctx);
-    for (int t = 0; t < n; t++)
-        if (tokens[t] < 0 || (uint32_t)tokens[t] >= c->n_vocab)
-            return ds4_errf(err, "token id %d at position %d: expected 0..%u", tokens[t], ss->n + t, c->n_vocab - 1);
     scratch s;
     if (scratch_init(&s, c, n)) {
         scratch_free(&s);
@@ -318,9 +312,7 @@ int ds4_forward(ds4_session *ss, const int32_t *tokens, int n, float *logits_all
         output_head(m, s.X + (size_t)t * HC * E, s.u, dst);
         if (logits_all && t == n - 1) memcpy(ss->logits, dst, sizeof(float) * c->n_vocab);
     }
-    memcpy(ss->tokens + ss->n, tokens, sizeof(int32_t) * (size_t)n);
-    ss->n += n;
-    canonical_frontiers(ss);
+    canonical_frontiers(ss, ss->n + n);
     scratch_free(&s);
     return 0;
 }
