@@ -23,8 +23,9 @@ static inline uint64_t ds4_synth_mix(uint64_t x) {
     x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
     return x ^ (x >> 31);
 }
-/* The i-th random word of the stream `key`. */
-static inline uint64_t ds4_synth_rand(uint64_t key, uint64_t i) { return ds4_synth_mix(key ^ ds4_synth_mix(i)); }
+/* The i-th random word of the stream `key`: splitmix64 jumped to step i
+ * (its state advances by a constant, so any step is one multiply away). */
+static inline uint64_t ds4_synth_rand(uint64_t key, uint64_t i) { return ds4_synth_mix(key + i * 0x9E3779B97F4A7C15ull); }
 /* Approximately N(0,1) from one word: Irwin-Hall sum of four 16-bit uniforms
  * (bounded at ±3.46, which keeps quantization scales tame). */
 static inline float ds4_synth_normal(uint64_t r) {
