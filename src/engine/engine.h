@@ -62,6 +62,14 @@ void ds4_session_set_steering(ds4_session *s, float ffn_scale, float attn_scale)
  * not depend on it; memory does. */
 void ds4_session_set_chunk(ds4_session *s, int chunk);
 
+/* Activation capture (for ds4-steer): called for every processed token and
+ * layer with a sub-layer output before steering is applied — component 0 is
+ * the attention output (after attn_output_b), 1 the FFN output (routed +
+ * shared). pos is the token's absolute position. NULL turns it off. */
+enum { DS4_CAPTURE_ATTN_OUT = 0, DS4_CAPTURE_FFN_OUT = 1 };
+typedef void (*ds4_capture_fn)(void *ud, int layer, int component, int pos, const float *vec, int n_embd);
+void ds4_session_set_capture(ds4_session *s, ds4_capture_fn fn, void *ud);
+
 /* Progress / cancellation for long prefills: called between chunks with the
  * number of prompt tokens processed so far and the total; return nonzero to
  * cancel (sync then returns 1 with the session holding a valid shorter prefix). */

@@ -38,6 +38,8 @@ struct ds4_session {
     int chunk;           /* prefill chunk size */
     uint32_t raw_window; /* min(sliding window, ctx) */
     void *be;            /* backend's per-session state (KV caches) */
+    ds4_capture_fn capture;
+    void *capture_ud;
 };
 
 /* Lanes and frontier geometry of a compressor. */

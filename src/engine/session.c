@@ -76,6 +76,11 @@ void ds4_session_set_steering(ds4_session *s, float ffn_scale, float attn_scale)
     s->steer_attn = attn_scale;
 }
 
+void ds4_session_set_capture(ds4_session *s, ds4_capture_fn fn, void *ud) {
+    s->capture = fn;
+    s->capture_ud = ud;
+}
+
 void ds4_session_set_chunk(ds4_session *s, int chunk) { s->chunk = chunk > 0 ? chunk : 256; }
 
 int ds4_session_common_prefix(const ds4_session *s, const int32_t *tokens, int n) {

@@ -137,6 +137,12 @@ static void steer(const ds4_model *m, uint32_t il, float scale, float *y, int n)
     }
 }
 
+static void capture(const ds4_session *ss, uint32_t il, int comp, const float *y, int n, int64_t pos0) {
+    if (!ss->capture) return;
+    const int E = (int)ss->m->cfg.n_embd;
+    for (int t = 0; t < n; t++) ss->capture(ss->capture_ud, (int)il, comp, (int)(pos0 + t), y + (size_t)t * E, E);
+}
+
 static void rope_rows(const ds4_rope *rope, float *x, int n, int64_t pos0, int nh, int width, int inverse) {
     float c[512], s[512];
     for (int t = 0; t < n; t++) {
@@ -299,10 +305,12 @@ int ds4_cpu_forward(ds4_session *ss, const int32_t *tokens, int n, float *logits
         const ds4_layer_weights *L = &m->w.layer[il];
         hc_pre(m, &L->hc_attn_fn, &L->hc_attn_scale, &L->hc_attn_base, &s, n);
         attention_layer(ss, il, &s, n, pos0);
+        capture(ss, il, DS4_CAPTURE_ATTN_OUT, s.fo, n, pos0);
         steer(m, il, ss->steer_attn, s.fo, n);
         hc_post(c, &s, n);
         hc_pre(m, &L->hc_ffn_fn, &L->hc_ffn_scale, &L->hc_ffn_base, &s, n);
         ffn_layer(ss, il, &s, n, tokens);
+        capture(ss, il, DS4_CAPTURE_FFN_OUT, s.fo, n, pos0);
         steer(m, il, ss->steer_ffn, s.fo, n);
         hc_post(c, &s, n);
     }
