@@ -146,6 +146,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     ds4_session_set_steering(s->session, (float)s->cfg.steer_ffn, (float)s->cfg.steer_attn);
+    s->visible.frontier = -1;
     if (ds4s_worker_start(s) != 0) {
         fprintf(stderr, "ds4-server: cannot start the worker thread\n");
         return 1;

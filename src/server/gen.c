@@ -207,24 +207,75 @@ static void fail_before_output(ds4s_gen *g, const char *msg) {
     }
 }
 
+/* live tokens + encode_rendered(prompt[from..]): the suffix is tokenized on
+ * its own so BPE never merges across the cached boundary (§12.2). */
+static int continue_live(ds4s_server *s, ds4s_job *j, size_t from, ds4_tokens *eff) {
+    int live = ds4_session_n_tokens(s->session);
+    const int32_t *lt = ds4_session_tokens(s->session);
+    ds4_tokens t = {0};
+    for (int i = 0; i < live; i++) ds4_tokens_push(&t, lt[i]);
+    ds4_err e;
+    if (ds4_encode_rendered(s->vocab, j->prompt + from, j->prompt_len - from, &t, &e) != 0) {
+        ds4_tokens_free(&t);
+        return -1;
+    }
+    *eff = t;
+    return 0;
+}
+
+static void clear_visible(ds4s_server *s) {
+    for (int i = 0; i < 2; i++) {
+        free(s->visible.text[i]);
+        s->visible.text[i] = NULL;
+        s->visible.len[i] = 0;
+    }
+    s->visible.frontier = -1;
+}
+
+/* Remember what a client replaying this turn without its reasoning renders
+ * (see server.h). Only after clean finishes (§12.3). */
+static void set_visible(ds4s_server *s, ds4s_job *j, const ds4s_gen *g) {
+    clear_visible(s);
+    if (!g->thinking || !g->have_pr || !g->think_closed || !g->pr.ok) return;
+    if (g->finish != DS4S_FIN_STOP && g->finish != DS4S_FIN_TOOLS) return;
+    if (j->prompt_len < 7 || memcmp(j->prompt + j->prompt_len - 7, "<think>", 7)) return;
+    const char *dsml = g->pr.n_calls && g->pr.replay_dsml ? g->pr.replay_dsml : "";
+    size_t dl = g->pr.n_calls && g->pr.replay_dsml ? g->pr.replay_dsml_len : 0;
+    for (int k = 0; k < 2; k++) {
+        /* k = 0: reasoning dropped (tool-less history: "</think>content");
+         * k = 1: reasoning not echoed in tool context ("<think></think>content"). */
+        size_t base = k == 0 ? j->prompt_len - 7 : j->prompt_len;
+        ds4_sbuf b = {0};
+        ds4_sbuf_add(&b, j->prompt, base);
+        ds4_sbuf_adds(&b, "</think>");
+        ds4_sbuf_add(&b, g->pr.content, g->pr.content_len);
+        ds4_sbuf_add(&b, dsml, dl);
+        s->visible.text[k] = ds4_sbuf_take(&b, &s->visible.len[k]);
+    }
+    s->visible.frontier = ds4_session_n_tokens(s->session);
+}
+
 /* Effective prompt after live-session matching; returns tokens to sync. */
 static void effective_prompt(ds4s_server *s, ds4s_job *j, ds4_tokens *eff) {
     int live = ds4_session_n_tokens(s->session);
     const int32_t *lt = ds4_session_tokens(s->session);
     int common = ds4_session_common_prefix(s->session, j->toks.ids, (int)j->toks.n);
+    if (live > 0 && common < live && s->visible.frontier == live) {
+        for (int k = 0; k < 2; k++) {
+            size_t vl = s->visible.len[k];
+            if (s->visible.text[k] && vl < j->prompt_len && !memcmp(j->prompt, s->visible.text[k], vl) &&
+                continue_live(s, j, vl, eff) == 0)
+                return;
+        }
+    }
     if (live > 0 && common < live && (size_t)live <= j->toks.n + 64) {
         ds4_sbuf bytes = {0};
         if (ds4_decode(s->vocab, lt, (size_t)live, &bytes) == 0 && bytes.len < j->prompt_len &&
             !memcmp(bytes.p, j->prompt, bytes.len)) {
-            ds4_tokens t = {0};
-            for (int i = 0; i < live; i++) ds4_tokens_push(&t, lt[i]);
-            ds4_err e;
-            if (ds4_encode_rendered(s->vocab, j->prompt + bytes.len, j->prompt_len - bytes.len, &t, &e) == 0) {
-                *eff = t;
+            if (continue_live(s, j, bytes.len, eff) == 0) {
                 ds4_sbuf_free(&bytes);
                 return;
             }
-            ds4_tokens_free(&t);
         }
         ds4_sbuf_free(&bytes);
     }
@@ -435,6 +486,7 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
     }
 
     if (ops->end) ops->end(&g);
+    set_visible(s, j, &g);
 
     ds4_stream_free(ps);
     ds4_detok_free(&dt);

@@ -47,6 +47,17 @@ typedef struct ds4s_server {
     int worker_started;
     unsigned long next_id;      /* chatcmpl-N / cmpl-N counter */
     void *mhd;                  /* struct MHD_Daemon* */
+    /* Visible-transcript binding (§12.3, worker only): after a thinking turn
+     * the live KV holds reasoning that the client's replay leaves out (old
+     * reasoning is not re-rendered, or hidden Responses reasoning is never
+     * sent back). These are the texts such a replay starts with; when one is
+     * a byte prefix of the next prompt and the session is still at frontier,
+     * the next job continues from the live tokens. */
+    struct {
+        int frontier;           /* session length when set; -1 = none */
+        char *text[2];
+        size_t len[2];
+    } visible;
 } ds4s_server;
 
 /* One generation request, built by a connection thread, run by the worker. */

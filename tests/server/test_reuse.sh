@@ -43,4 +43,23 @@ ps=$(num prompt_tokens "$BODY_OUT"); cs=$(num completion_tokens "$BODY_OUT")
 http POST /v1/chat/completions '{"messages":[{"role":"user","content":"STOPTEST"},{"role":"assistant","content":" 3, 4, "},{"role":"user","content":"PLAIN go on"}],"thinking":false,"max_tokens":64}'
 expect 200 '"content":" 3, 4, 5, 6, 7"' "stop 2"
 (( $(num cached_tokens "$BODY_OUT") >= ps + cs - 1 )) || fail "session lost after a stop-string hit: $BODY_OUT"
+# Thinking mode (the default): the replay drops the old reasoning, yet the
+# live KV (which holds it) is continued through the visible transcript (§12.3).
+http POST /v1/chat/completions '{"messages":[{"role":"user","content":"hello"}]}'
+expect 200 '"reasoning_content":"Let me think."' "thinking 1"
+t1=$(( $(num prompt_tokens "$BODY_OUT") + $(num completion_tokens "$BODY_OUT") ))
+http POST /v1/chat/completions '{"messages":[{"role":"user","content":"hello"},{"role":"assistant","content":"Hello from ds4."},{"role":"user","content":"again"}]}'
+expect 200 '"content":"Hello from ds4."' "thinking 2"
+(( $(num cached_tokens "$BODY_OUT") == t1 )) || fail "thinking turn 2 cached $(num cached_tokens "$BODY_OUT"), expected $t1: $BODY_OUT"
+# Codex-style Responses loop: full replay of the call without the hidden
+# reasoning; the tool output is all that is prefilled.
+http POST /v1/responses '{"input":"TOOLTEST codex","tools":[{"type":"function","name":"bash","parameters":{"type":"object"}}]}'
+expect 200 '"type":"function_call"' "responses 1"
+call_id=$(sed -n 's/.*"call_id":"\(call_[0-9a-f]*\)".*/\1/p' <<<"$BODY_OUT")
+args=$(python3 -c 'import json,sys; o=json.loads(sys.stdin.read()); print(json.dumps([i for i in o["output"] if i["type"]=="function_call"][0]["arguments"]))' <<<"$BODY_OUT")
+msg=$(python3 -c 'import json,sys; o=json.loads(sys.stdin.read()); print(json.dumps([i for i in o["output"] if i["type"]=="message"][0]["content"][0]["text"]))' <<<"$BODY_OUT")
+r1=$(( $(num input_tokens "$BODY_OUT") + $(num output_tokens "$BODY_OUT") ))
+http POST /v1/responses "{\"input\":[{\"role\":\"user\",\"content\":\"TOOLTEST codex\"},{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":$msg}]},{\"type\":\"function_call\",\"call_id\":\"$call_id\",\"name\":\"bash\",\"arguments\":$args},{\"type\":\"function_call_output\",\"call_id\":\"$call_id\",\"output\":\"TOOLRESULT-42\"}],\"tools\":[{\"type\":\"function\",\"name\":\"bash\",\"parameters\":{\"type\":\"object\"}}]}"
+expect 200 'The directory has 42 files.' "responses 2"
+(( $(num cached_tokens "$BODY_OUT") == r1 )) || fail "responses replay cached $(num cached_tokens "$BODY_OUT"), expected $r1: $BODY_OUT"
 echo "prefix reuse ok"
