@@ -64,29 +64,44 @@ cuda:
 	@if [ -z "$(NVCC)" ]; then echo "make cuda: nvcc not found. Install the CUDA toolkit (Debian: nvidia-cuda-toolkit) or put nvcc on PATH." >&2; exit 1; fi
 	$(MAKE) CUDA=1 all
 
+# Short lines by default (V=1 shows full commands).
+ifeq ($(V),1)
+Q :=
+say = @true
+else
+Q := @
+say = @printf '  %-5s %s\n' $(1) $(2)
+endif
+
 $(BUILD)/libds4.a: $(LIB_OBJ) $(CU_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/obj/%.o: %.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVFLAGS) -c $< -o $@
+	$(call say,NVCC,$<)
+	$(Q)$(NVCC) $(NVFLAGS) -c $< -o $@
 
 $(BINDIR)/%: $(BUILD)/obj/src/bin/%.o $(BUILD)/libds4.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -pthread -o $@ $< $(BUILD)/libds4.a $(LDLIBS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -pthread -o $@ $< $(BUILD)/libds4.a $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libds4.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -pthread -o $@ $< $(BUILD)/libds4.a $(LDLIBS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -pthread -o $@ $< $(BUILD)/libds4.a $(LDLIBS)
 
 $(BUILD)/obj/tests/unit/%.o: tests/unit/%.c tests/harness.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -Itests -c $< -o $@
 
 test: all
 	@tests/run.sh $(BUILD)
