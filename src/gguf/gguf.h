@@ -114,6 +114,12 @@ int gguf_arr_strings(const gguf_value *arr, gguf_str *out /* count entries */);
 const char *gguf_vtype_name(uint32_t t);
 
 /* Added by the gguf module (not in the first interface draft): */
+/* Reader policy where the spec leaves room, stricter than the reference
+ * parser: key and tensor names must be non-empty UTF-8 without NUL;
+ * general.alignment must be a u32 power of two; dims must be >= 1 with fewer
+ * than 2^63 elements; tensor offsets must be multiples of the alignment
+ * (typed loads from tensor data stay aligned). A file without tensors may
+ * end before its padded data section. */
 /* 1 if s is strict UTF-8 (string values are not checked at load time). */
 int gguf_str_is_utf8(gguf_str s);
 /* 1 if s equals the C string cstr. */
