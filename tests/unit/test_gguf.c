@@ -170,6 +170,8 @@ TEST(tiny_b_keys) {
     CHECK(gguf_get_arr(f, "deepseek4.attention.compress_ratios", &arr, &e) == 0);
     CHECK_EQ_INT(arr->v.arr.count, 6);
     CHECK_EQ_INT(f->size, 8408992);
+    CHECK_EQ_INT(f->n_tensors, 178);
+    CHECK_EQ_INT(f->n_kv, 50);
     CHECK(gguf_find_tensor(f, "blk.5.ffn_down_exps.weight") != NULL);
     CHECK(gguf_find_tensor(f, "blk.6.ffn_down_exps.weight") == NULL);
     gguf_close(f);
