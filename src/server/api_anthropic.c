@@ -184,4 +184,7 @@ static void end(ds4s_gen *g) {
     g->st = NULL;
 }
 
-const ds4s_api_ops ds4s_ops_anthropic = {begin, event, end};
+/* `ping` is an event (Claude Code's idle watchdog counts events, not comments). */
+static void keepalive(ds4s_gen *g) { ev(g, "ping", json_object()); }
+
+const ds4s_api_ops ds4s_ops_anthropic = {begin, event, end, keepalive};

@@ -142,4 +142,7 @@ static void end(ds4s_gen *g) {
     ds4s_gen_emit(g, ds4s_sse_raw(NULL, "[DONE]"));
 }
 
-const ds4s_api_ops ds4s_ops_chat = {begin, event, end};
+/* SSE comment: the OpenAI SDK skips it, but it keeps proxies and sockets alive. */
+static void keepalive(ds4s_gen *g) { ds4s_gen_emit(g, ds4s_sse_comment("prefill")); }
+
+const ds4s_api_ops ds4s_ops_chat = {begin, event, end, keepalive};

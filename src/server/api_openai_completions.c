@@ -116,4 +116,6 @@ static void end(ds4s_gen *g) {
     g->st = NULL;
 }
 
-const ds4s_api_ops ds4s_ops_completions = {begin, event, end};
+static void keepalive(ds4s_gen *g) { ds4s_gen_emit(g, ds4s_sse_comment("prefill")); }
+
+const ds4s_api_ops ds4s_ops_completions = {begin, event, end, keepalive};

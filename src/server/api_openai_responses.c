@@ -268,4 +268,9 @@ static void end(ds4s_gen *g) {
     g->st = NULL;
 }
 
-const ds4s_api_ops ds4s_ops_responses = {begin, event, end};
+/* Repeated response.in_progress: Codex's idle timer counts events (§9.1). */
+static void keepalive(ds4s_gen *g) {
+    ev(g, "response.in_progress", json_pack("{s:o}", "response", response_obj(g, "in_progress", NULL, 0)));
+}
+
+const ds4s_api_ops ds4s_ops_responses = {begin, event, end, keepalive};

@@ -66,6 +66,7 @@ static const flag flags[] = {
     {"--max-connections", NULL, NULL, K_INT1, OFF(max_connections), 0, 0, NULL, "N", "concurrent connection limit (default 64)"},
     {"--request-timeout", NULL, NULL, K_INT1, OFF(request_timeout_s), 0, 0, NULL, "SEC", "idle connection timeout in seconds (default 600)"},
     {"--max-queue", NULL, NULL, K_INT1, OFF(max_queue), 0, 0, NULL, "N", "max generation jobs waiting for the worker, else 503 (default 64)"},
+    {"--sse-ping-interval", NULL, NULL, K_F, OFF(ping_interval_s), 0.001, 3600, NULL, "SEC", "stream keepalive interval during prefill and silent phases (default 5)"},
     {"--test-script", NULL, NULL, K_STR, OFF(test_script), 0, 0, NULL, "FILE", "TEST ONLY: sampler emits FILE's scripted continuations (needs DS4_ALLOW_TEST_SCRIPT=1)"},
 };
 
@@ -91,6 +92,7 @@ void ds4s_config_default(ds4s_config *c) {
     c->max_connections = 64;
     c->request_timeout_s = 600;
     c->max_queue = 64;
+    c->ping_interval_s = 5;
 }
 
 void ds4s_usage(FILE *out) {

@@ -55,6 +55,7 @@ typedef struct ds4s_config {
     int max_connections;        /* --max-connections, default 64 */
     int request_timeout_s;      /* --request-timeout, default 600 (idle connection) */
     int max_queue;              /* --max-queue, default 64 queued jobs */
+    double ping_interval_s;     /* --sse-ping-interval SEC, default 5: stream keepalives */
     const char *test_script;    /* --test-script FILE (test only, needs DS4_ALLOW_TEST_SCRIPT=1) */
 } ds4s_config;
 

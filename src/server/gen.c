@@ -40,6 +40,7 @@ void ds4s_gen_emit(ds4s_gen *g, char *owned) {
     if (!owned) return;
     if (g->write_failed) { free(owned); return; }
     if (ds4s_chan_write_str(g->job->ch, owned) < 0) g->write_failed = 1;
+    g->last_emit = now_s();
 }
 
 void ds4s_gen_emit_json(ds4s_gen *g, const char *event, json_t *data) {
@@ -99,20 +100,14 @@ static int dsml_structural(const char *text, size_t n) {
 
 typedef struct prog {
     ds4s_gen *g;
-    double last_keepalive;
+    const ds4s_api_ops *ops;
 } prog;
 
 static int on_progress(void *ud, int done, int total) {
     prog *p = ud;
     ds4s_gen *g = p->g;
-    if (g->stream && !g->write_failed) {
-        double t = now_s();
-        if (t - p->last_keepalive >= 5.0) {
-            ds4s_chan_start(g->job->ch, 200, 1);
-            ds4s_gen_emit(g, ds4s_sse_comment("prefill"));
-            p->last_keepalive = t;
-        }
-    }
+    if (g->stream && !g->write_failed && now_s() - g->last_emit >= g->srv->cfg.ping_interval_s && p->ops->keepalive)
+        p->ops->keepalive(g);
     (void)done;
     (void)total;
     return 0;   /* prefill is never interrupted: it stays useful as cache (§12.6) */
@@ -325,8 +320,27 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
         if (st && ds4_encode_rendered(s->vocab, st, sl, &script, &e) == 0) scripted = 1;
     }
 
+    /* Id, cached count and (streams) the first events come before prefill,
+     * so clients see the response start while a long prompt is processed.
+     * The engine keeps the common prefix only when it covers the whole live
+     * session (it rewinds by rebuilding), which predicts the reuse exactly. */
+    {
+        unsigned long n = __atomic_add_fetch(&s->next_id, 1, __ATOMIC_RELAXED);
+        if (j->api == DS4_API_ANTHROPIC_MESSAGES) ds4s_random_id(g.id, sizeof g.id, "msg_", 12);
+        else if (j->api == DS4_API_OPENAI_RESPONSES) ds4s_random_id(g.id, sizeof g.id, "resp_", 12);
+        else snprintf(g.id, sizeof g.id, "%s-%lu", j->api == DS4_API_OPENAI_COMPLETIONS ? "cmpl" : "chatcmpl", n);
+        int live = ds4_session_n_tokens(s->session);
+        int k = ds4_session_common_prefix(s->session, eff.ids, (int)eff.n);
+        g.n_cached = k == live ? k : 0;
+    }
+    g.last_emit = now_s();
+    if (g.stream) {
+        ds4s_chan_start(j->ch, 200, 1);
+        if (ops->begin) ops->begin(&g);
+    }
+
     /* Prefill. */
-    prog pg = {&g, now_s()};
+    prog pg = {&g, ops};
     ds4_err err = {{0}};
     int reused = 0;
     double t0 = now_s();
@@ -346,13 +360,6 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
     ds4s_metrics_add(&s->metrics.cached_tokens, (unsigned long long)reused);
     ds4s_metrics_add(&s->metrics.prefilled_tokens, (unsigned long long)(g.n_prompt - reused));
     ds4s_metrics_add(&s->metrics.prefill_us, (unsigned long long)((t1 - t0) * 1e6));
-
-    {
-        unsigned long n = __atomic_add_fetch(&s->next_id, 1, __ATOMIC_RELAXED);
-        if (j->api == DS4_API_ANTHROPIC_MESSAGES) ds4s_random_id(g.id, sizeof g.id, "msg_", 12);
-        else if (j->api == DS4_API_OPENAI_RESPONSES) ds4s_random_id(g.id, sizeof g.id, "resp_", 12);
-        else snprintf(g.id, sizeof g.id, "%s-%lu", j->api == DS4_API_OPENAI_COMPLETIONS ? "cmpl" : "chatcmpl", n);
-    }
 
     /* Sampler. */
     ds4s_sampling smp;
@@ -378,11 +385,6 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
     ds4_sbuf raw = {0}, piece = {0};
     loopctx lc = {&g, ops};
 
-    if (g.stream) {
-        ds4s_chan_start(j->ch, 200, 1);
-        if (ops->begin) ops->begin(&g);
-    }
-
     int32_t eos = ds4_vocab_special(s->vocab, DS4_SP_EOS);
     int budget = ds4s_params_budget(&j->params, s->cfg.tokens, s->cfg.ctx, g.n_prompt);
     g.finish = DS4S_FIN_LENGTH;
@@ -396,6 +398,7 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
             break;
         }
         if (ds4_session_n_tokens(s->session) >= s->cfg.ctx) { g.finish = DS4S_FIN_LENGTH; break; }
+        if (g.stream && ops->keepalive && now_s() - g.last_emit >= 2 * s->cfg.ping_interval_s) ops->keepalive(&g);
         const float *logits = ds4_session_logits(s->session);
         if (!logits) { g.finish = DS4S_FIN_ERROR; g.error_msg = "no logits"; break; }
         int32_t tok;

@@ -29,6 +29,7 @@ typedef struct ds4s_gen {
     const char *error_msg;     /* why finish is error */
     char *stop_hit;            /* the stop string that matched (owned) */
     int write_failed;
+    double last_emit;          /* monotonic time of the last write */
     /* live projection */
     int streamed_tools;        /* any TOOL_START was streamed */
     char **stream_ids;         /* ids assigned at TOOL_START, by tool_index */
@@ -51,6 +52,9 @@ typedef struct ds4s_api_ops {
     void (*begin)(ds4s_gen *g);
     void (*event)(ds4s_gen *g, const ds4_stream_event *ev);
     void (*end)(ds4s_gen *g);
+    /* Streams only: something an idle-timeout watchdog counts as an event,
+     * sent during long prefills and silent phases (§9.1 REC). */
+    void (*keepalive)(ds4s_gen *g);
 } ds4s_api_ops;
 
 extern const ds4s_api_ops ds4s_ops_chat, ds4s_ops_completions, ds4s_ops_responses, ds4s_ops_anthropic;
