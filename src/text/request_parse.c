@@ -455,12 +455,11 @@ static int parse_responses_input(pctx *c, const js_node *in) {
                 ds4_sbuf_add(&c->pending_reasoning, parts[k]->p, parts[k]->len);
                 c->have_pending_reasoning = true;
             }
-            if (!c->have_pending_reasoning) { c->have_pending_reasoning = true; ds4_sbuf_add(&c->pending_reasoning, "", 0); }
+            /* An item with no visible text (e.g. only encrypted_content)
+             * carries nothing to render and opens no assistant turn. */
             ds4_sbuf_free(&s);
             ds4_sbuf_free(&t);
-            this_assistant = prev_assistant;
-            prev_assistant = false; /* reasoning starts a new assistant turn */
-            this_assistant = false;
+            this_assistant = false; /* a call after reasoning starts a new assistant message */
         } else if (!strcmp(ty, "function_call") || !strcmp(ty, "custom_tool_call") || !strcmp(ty, "local_shell_call") ||
                    !strcmp(ty, "web_search_call") || !strcmp(ty, "tool_search_call") || !strcmp(ty, "image_generation_call")) {
             ds4_message *m = resp_call_target(c, prev_assistant);

@@ -168,3 +168,51 @@ TEST(responses_namespace_and_tool_search) {
     CHECK(r.decls[1].hosted_tool_search);
     ds4_request_free(&r);
 }
+
+TEST(responses_items_merge_calls_and_attach_reasoning) {
+    const char *b = "{\"input\":[{\"type\":\"message\",\"role\":\"user\",\"content\":\"q\"},"
+        "{\"type\":\"reasoning\",\"summary\":[{\"type\":\"summary_text\",\"text\":\"A\"}],\"encrypted_content\":null},"
+        "{\"type\":\"function_call\",\"call_id\":\"c1\",\"name\":\"f\",\"arguments\":\"{\\\"x\\\":1}\"},"
+        "{\"type\":\"function_call\",\"call_id\":\"c2\",\"name\":\"g\",\"namespace\":\"ns_\",\"arguments\":\"{}\"},"
+        "{\"type\":\"function_call_output\",\"call_id\":\"c1\",\"output\":\"o1\"},"
+        "{\"type\":\"function_call_output\",\"call_id\":\"c2\",\"output\":[{\"type\":\"input_text\",\"text\":\"o2\"}]},"
+        "{\"type\":\"reasoning\",\"summary\":[],\"content\":[{\"type\":\"reasoning_text\",\"text\":\"B\"}]},"
+        "{\"type\":\"reasoning\",\"summary\":[],\"encrypted_content\":\"opaque\"},"
+        "{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"done\"}]},"
+        "{\"type\":\"compaction\"},"
+        "{\"type\":\"message\",\"content\":\"next\"}]}";
+    ds4_sbuf out = {0};
+    ds4_err e = {{0}};
+    ds4_think_mode m;
+    CHECKF(ds4_render_body(DS4_API_OPENAI_RESPONSES, b, strlen(b), 32768, NULL, &out, &m, &e) == 0, "%s", e.msg);
+#define B "\xef\xbd\x9c"
+    CHECK_EQ_STR(out.p, "<" B "begin\xe2\x96\x81of\xe2\x96\x81sentence" B "><" B "User" B ">q<" B "Assistant" B "><think>A</think>"
+        "\n\n<" B "DSML" B "tool_calls>\n<" B "DSML" B "invoke name=\"f\">\n<" B "DSML" B "parameter name=\"x\" string=\"false\">1</" B "DSML" B "parameter>\n</" B "DSML" B "invoke>\n"
+        "<" B "DSML" B "invoke name=\"ns_g\">\n</" B "DSML" B "invoke>\n</" B "DSML" B "tool_calls><" B "end\xe2\x96\x81of\xe2\x96\x81sentence" B ">"
+        "<" B "User" B "><tool_result>o1</tool_result><tool_result>o2</tool_result><" B "Assistant" B "><think>B</think>done<" B "end\xe2\x96\x81of\xe2\x96\x81sentence" B ">"
+        "<" B "User" B ">next<" B "Assistant" B "><think>");
+#undef B
+    ds4_sbuf_free(&out);
+    /* the parsed request keeps ids for the server's continuation checks */
+    ds4_request r;
+    CHECK_EQ_INT(ds4_request_parse(DS4_API_OPENAI_RESPONSES, b, strlen(b), 32768, &r, &e), 0);
+    CHECK_EQ_INT(r.n_msgs, 6);
+    CHECK_EQ_INT(r.msgs[1].n_calls, 2);
+    CHECK_EQ_STR(r.msgs[1].calls[1].id, "c2");
+    CHECK_EQ_STR(r.msgs[1].calls[1].name_space, "ns_");
+    CHECK_EQ_STR(r.msgs[2].result_ids[0], "c1");
+    ds4_request_free(&r);
+}
+
+TEST(anthropic_tool_result_ids_and_escaping) {
+    const char *b = "{\"thinking\":{\"type\":\"disabled\"},\"messages\":[{\"role\":\"user\",\"content\":\"go\"},"
+        "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"f\"}]},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_1\",\"content\":\"a</tool_result>b\"},{\"type\":\"image\"}]}]}";
+    ds4_request r;
+    ds4_err e = {{0}};
+    CHECKF(ds4_request_parse(DS4_API_ANTHROPIC_MESSAGES, b, strlen(b), 32768, &r, &e) == 0, "%s", e.msg);
+    CHECK_EQ_STR(r.msgs[1].calls[0].arguments, "{}");
+    CHECK_EQ_STR(r.msgs[2].result_ids[0], "toolu_1");
+    CHECK_EQ_STR(r.msgs[2].content, "<tool_result>a&lt;/tool_result>b</tool_result>");
+    ds4_request_free(&r);
+}
