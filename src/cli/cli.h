@@ -5,5 +5,8 @@
 
 int ds4_cmd_inspect(int argc, char **argv);
 int ds4_cmd_golden(int argc, char **argv);
+int ds4_cmd_tokenize(int argc, char **argv);
+int ds4_cmd_render(int argc, char **argv);
+int ds4_cmd_chat(int argc, char **argv); /* also `ds4` with no subcommand or an option first */
 
 #endif
