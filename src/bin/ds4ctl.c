@@ -64,7 +64,8 @@ static pid_t fork_keeper(const ctl_cfg *c, long seconds) {
         if (write(pfd[1], &ok, 1) != 1) _exit(1);
         close(pfd[1]);
         while (!ctl_cancelled && ctl_now_ms() < until) {
-            ctl_sleep_ms(10000);
+            int64_t left = until - ctl_now_ms();
+            ctl_sleep_ms(left < 10000 ? (long)left + 1 : 10000);
             if (ctl_now_ms() < until) {
                 ctl_lease_write(c, getpid(), "keep-alive", until, NULL);
                 if (!ctl_watchdog_running(c)) ctl_watchdog_ensure(c, NULL);

@@ -46,7 +46,12 @@ int ctl_lease_write(const ctl_cfg *c, pid_t pid, const char *client, int64_t exp
     json_t *old = ctl_json_read(path);
     if (old) {
         const char *oid = ctl_json_str(old, "processStartId");
-        if (oid && !strcmp(oid, id.start_id)) started = ctl_json_int(old, "startedAt", now);
+        if (oid && !strcmp(oid, id.start_id)) {
+            started = ctl_json_int(old, "startedAt", now);
+            /* A refresh through ensure must not turn a keep-alive lease into a
+             * plain one: its deadline stays. */
+            if (expires_at <= 0) expires_at = ctl_json_int(old, "expiresAt", 0);
+        }
         json_decref(old);
     }
     char cwd[PATH_MAX] = "", link[64], iso[40];

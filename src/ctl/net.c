@@ -8,50 +8,95 @@
 #include "ctl/ctl.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-struct body { char *buf; size_t cap, len; };
-
-static size_t on_body(char *p, size_t sz, size_t nm, void *ud) {
-    struct body *b = ud;
-    size_t n = sz * nm;
-    if (b->buf && b->len + 1 < b->cap) {
-        size_t k = n < b->cap - 1 - b->len ? n : b->cap - 1 - b->len;
-        memcpy(b->buf + b->len, p, k);
-        b->len += k;
-        b->buf[b->len] = 0;
+/* The readiness probe is a plain HTTP/1.1 GET over a socket rather than libcurl: it
+ * runs before every request on the ensure fast path, and libcurl's global init (TLS
+ * library included) costs more than the whole probe. */
+static int wait_fd(int fd, short ev, int64_t deadline) {
+    for (;;) {
+        int64_t left = deadline - ctl_mono_ms();
+        if (left <= 0) return 0;
+        struct pollfd p = {fd, ev, 0};
+        int r = poll(&p, 1, (int)left);
+        if (r > 0) return 1;
+        if (r < 0 && errno != EINTR) return 0;
+        if (r == 0) return 0;
     }
-    return n;
 }
 
 int ctl_http_models(const char *host, long port, long timeout_ms, char *body, size_t cap) {
-    static int inited;
-    if (!inited) { curl_global_init(CURL_GLOBAL_DEFAULT); inited = 1; }
-    CURL *h = curl_easy_init();
-    if (!h) return 0;
-    char url[512];
-    snprintf(url, sizeof url, "http://%s:%ld/v1/models", host, port);
-    struct body b = {body, cap, 0};
     if (body && cap) body[0] = 0;
-    struct curl_slist *hd = curl_slist_append(NULL, "Connection: close");
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-    long code = 0;
-    if (curl_easy_perform(h) == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-    curl_slist_free_all(hd);
-    curl_easy_cleanup(h);
-    return (int)code;
+    int64_t deadline = ctl_mono_ms() + timeout_ms;
+    char ports[16];
+    snprintf(ports, sizeof ports, "%ld", port);
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, ports, &hints, &res) != 0 || !res) return 0;
+    int code = 0;
+    for (struct addrinfo *ai = res; ai && !code; ai = ai->ai_next) {
+#ifdef __APPLE__
+        int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd < 0) continue;
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#define MSG_NOSIGNAL 0
+#else
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+        if (fd < 0) continue;
+#endif
+        int ok = connect(fd, ai->ai_addr, ai->ai_addrlen) == 0;
+        if (!ok && errno == EINPROGRESS && wait_fd(fd, POLLOUT, deadline)) {
+            int e = 0;
+            socklen_t el = sizeof e;
+            ok = getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) == 0 && e == 0;
+        }
+        if (ok) {
+            char req[512];
+            int n = snprintf(req, sizeof req, "GET /v1/models HTTP/1.1\r\nHost: %s:%ld\r\n"
+                             "Accept: application/json\r\nConnection: close\r\n\r\n", host, port);
+            ok = send(fd, req, (size_t)n, MSG_NOSIGNAL) == n;
+        }
+        if (ok) {
+            /* Status line, then headers and body; only as much body as the caller wants. */
+            char buf[4096];
+            size_t got = 0, hdr_end = 0;
+            for (;;) {
+                if (!wait_fd(fd, POLLIN, deadline)) break;
+                char tmp[4096];
+                ssize_t r = recv(fd, tmp, sizeof tmp, 0);
+                if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+                if (r <= 0) break;
+                for (ssize_t i = 0; i < r; i++) {
+                    if (!hdr_end) {
+                        if (got < sizeof buf - 1) buf[got++] = tmp[i];
+                        buf[got] = 0;
+                        if (got >= 4 && !memcmp(buf + got - 4, "\r\n\r\n", 4)) hdr_end = got;
+                    } else if (body && cap) {
+                        size_t bl = strlen(body);
+                        if (bl + 1 < cap) { body[bl] = tmp[i]; body[bl + 1] = 0; }
+                    }
+                }
+                if (!code && got >= 12 && !strncmp(buf, "HTTP/1.", 7)) code = atoi(buf + 9);
+                if (code && !body) break;
+            }
+            if (!code && got >= 12 && !strncmp(buf, "HTTP/1.", 7)) code = atoi(buf + 9);
+        }
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return code;
 }
 
 #ifndef __APPLE__
