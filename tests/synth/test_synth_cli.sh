@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# test_synth_cli.sh - ds4-synth from the command line, judged by `ds4 inspect`:
-# the tiny preset is VALID and byte-identical for one seed; sparse full-size
+# test_synth_cli.sh - ds4-synth from the command line, judged by `ds4 inspect`
+# and `ds4 golden`: the tiny preset is VALID, byte-identical for one seed and
+# runs to non-degenerate logits; sparse full-size
 # files are VALID as the real DeepSeek V4 Flash with exactly the tensor bytes
 # of spec/model.md §10 (q2 and q4) and take no disk space; the demo model is
 # generated once and then reused from the cache.
@@ -26,6 +27,29 @@ grep -q '^VALID: a smaller model' <<<"$out" || fail "tiny not VALID: $(tail -1 <
 grep -q 'compress_ratios.*\[i32 × 6\] 0,0,4,128,4,128' <<<"$out" || fail "tiny ratios"
 grep -q 'swiglu_clamp_exp.*\[f32 × 6\]' <<<"$out" || fail "tiny clamp array type"
 ls "$T"/*.part-* >/dev/null 2>&1 && fail "a .part file was left behind"
+
+# the engine runs it: `ds4 golden` on the token sequence of an oracle case
+# (tiny-a has the same 512-token vocabulary size) gives finite, spread logits
+# and a greedy continuation that is not one token repeated
+ref="$ROOT/tests/data/oracle/tiny-a/cases/c04_window_edge.golden"
+"$DS4" golden -m "$T/a.gguf" --like "$ref" -o "$T/a.golden" >/dev/null || fail "ds4 golden"
+python3 - "$T/a.golden" <<'PY' || fail "golden logits degenerate"
+import math, struct, sys
+b = open(sys.argv[1], 'rb').read()
+assert b[:8] == b'DS4GOLD1'
+V, T, P, G = struct.unpack_from('<4I', b, 12)
+o = 40 + 4 * (T + P)
+rows = [struct.unpack_from('<%df' % V, b, o + 4 * V * r) for r in range(2 * P)]
+o += 8 * P * V
+greedy = struct.unpack_from('<%di' % G, b, o)
+for r in rows:
+    assert all(math.isfinite(x) for x in r), "non-finite logit"
+    m = sum(r) / V
+    sd = math.sqrt(sum((x - m) ** 2 for x in r) / V)
+    assert 0.5 < sd < 50, "logit std %g" % sd
+assert len(set(greedy)) > 1, "greedy %s" % (greedy,)
+print("golden: %d rows, greedy %s" % (len(rows), list(greedy)))
+PY
 
 # sparse full-size files: the real shape, exact byte counts, holes only
 for r in "q2 86714775900" "q4 164628167004"; do

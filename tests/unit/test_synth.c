@@ -302,7 +302,21 @@ static void engine_run(const char *path) {
         CHECKF(ds4_session_eval(s, greedy[step], &e) == 0, "%s", e.msg);
     }
     CHECKF(distinct > 1, "greedy continuation is one token (%d) repeated", greedy[0]);
-    printf("  %s: logit std %.2f after the prompt, %d distinct of 16 greedy tokens\n", path, sd0, distinct);
+    /* The signal survives the depth: token 1, out of the window by the end of
+     * the prompt and seen only through compressed rows, still moves the last
+     * logits. */
+    float *last = malloc((size_t)V * sizeof(float));
+    CHECKF(ds4_session_sync(s, toks, 48, NULL, NULL, NULL, &e) == 0, "%s", e.msg);
+    memcpy(last, ds4_session_logits(s), (size_t)V * sizeof(float));
+    toks[1] = (toks[1] + 1) % V;
+    CHECKF(ds4_session_sync(s, toks, 48, NULL, NULL, NULL, &e) == 0, "%s", e.msg);
+    double dmax = 0;
+    for (int i = 0; i < V; i++) dmax = fmax(dmax, fabs((double)ds4_session_logits(s)[i] - last[i]));
+    free(last);
+    CHECKF(dmax > 1e-3, "changing token 1 moved the last logits by only %g", dmax);
+
+    printf("  %s: logit std %.2f after the prompt, %d distinct of 16 greedy tokens, token 1 moves the last logits by up to %.3f\n",
+           path, sd0, distinct, dmax);
     ds4_session_free(s);
     ds4_model_free(m);
 }
