@@ -201,6 +201,46 @@ void ds4s_params_sampling(const ds4s_params *p, int thinking, ds4s_sampling *out
     out->top_k = p->top_k > 1024 ? 1024 : p->top_k;
 }
 
+int ds4s_body_check(ds4_api api, const json_t *root, ds4_err *err) {
+    const char *req = api == DS4_API_OPENAI_COMPLETIONS ? "prompt" : api == DS4_API_OPENAI_RESPONSES ? "input" : "messages";
+    const json_t *v = get(root, req);
+    if (!v) return ds4_errf(err, "missing %s", req);
+    if ((api == DS4_API_ANTHROPIC_MESSAGES || api == DS4_API_OPENAI_CHAT) && json_is_array(v) && json_array_size(v) == 0)
+        return ds4_errf(err, "invalid JSON request: messages must not be empty");
+    return 0;
+}
+
+int ds4s_check_roles(const ds4_request *req, ds4_api api, ds4_err *err) {
+    static const char *chat[] = {"system", "developer", "user", "assistant", "tool", "function"};
+    static const char *anth[] = {"system", "user", "assistant"};
+    if (api == DS4_API_OPENAI_COMPLETIONS || api == DS4_API_OPENAI_RESPONSES) return 0;
+    const char **ok = api == DS4_API_ANTHROPIC_MESSAGES ? anth : chat;
+    size_t nok = api == DS4_API_ANTHROPIC_MESSAGES ? 3 : 6;
+    for (size_t i = 0; i < req->n_msgs; i++) {
+        const char *r = req->msgs[i].role ? req->msgs[i].role : "";
+        int good = 0;
+        for (size_t k = 0; k < nok; k++) good |= !strcmp(r, ok[k]);
+        if (!good)
+            return ds4_errf(err, "invalid JSON request: message role \"%.64s\" is not one of %s", r,
+                            api == DS4_API_ANTHROPIC_MESSAGES ? "user, assistant" : "system, developer, user, assistant, tool, function");
+    }
+    return 0;
+}
+
+void ds4s_apply_think_default(ds4_request *req, const json_t *root, int think_default, int ctx) {
+    if (think_default == 1 || req->api == DS4_API_COUNT) return;
+    if (json_object_get(root, "thinking") || get(root, "think") || get(root, "reasoning_effort")) return;
+    const json_t *oc = get(root, "output_config"), *rs = get(root, "reasoning");
+    if ((oc && get(oc, "effort")) || (rs && get(rs, "effort"))) return;
+    const json_t *m = get(root, "model");
+    if (m && json_is_string(m) &&
+        (!strcmp(json_string_value(m), "deepseek-chat") || !strcmp(json_string_value(m), "deepseek-reasoner")))
+        return;
+    ds4_think_mode want = think_default == 0 ? DS4_THINK_NONE : DS4_THINK_MAX;
+    req->think_requested = want;
+    req->think = want == DS4_THINK_MAX && ctx < (int)DS4_THINK_MAX_MIN_CTX ? DS4_THINK_HIGH : want;
+}
+
 int ds4s_params_budget(const ds4s_params *p, int def, int ctx, int n_prompt) {
     int want = p->max_tokens >= 0 ? p->max_tokens : def;
     int room = ctx - n_prompt;

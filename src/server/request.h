@@ -49,6 +49,15 @@ typedef struct ds4s_sampling {
 } ds4s_sampling;
 void ds4s_params_sampling(const ds4s_params *p, int thinking, ds4s_sampling *out);
 
+/* Shape checks the text layer leaves to the server: required field present
+ * ("missing messages|input|prompt"), no empty message list. */
+int ds4s_body_check(ds4_api api, const json_t *root, ds4_err *err);
+/* Unknown roles are a 400 (§18.22), not silently dropped. */
+int ds4s_check_roles(const ds4_request *req, ds4_api api, ds4_err *err);
+/* --think: the server default applies only when the body has no thinking
+ * control and no model alias (§3.3); Think Max still needs ctx >= 393216. */
+void ds4s_apply_think_default(ds4_request *req, const json_t *root, int think_default, int ctx);
+
 /* Output-token budget: the request's limit or def, clamped to ctx - prompt. */
 int ds4s_params_budget(const ds4s_params *p, int def, int ctx, int n_prompt);
 

@@ -38,25 +38,6 @@ static json_t *input_items(const json_t *input) {
     return json_array();
 }
 
-static int check_roles(const ds4_request *req, ds4_api api, char *msg, size_t cap) {
-    static const char *chat[] = {"system", "developer", "user", "assistant", "tool", "function"};
-    static const char *anth[] = {"system", "user", "assistant"};
-    const char **ok = api == DS4_API_ANTHROPIC_MESSAGES ? anth : chat;
-    size_t nok = api == DS4_API_ANTHROPIC_MESSAGES ? 3 : 6;
-    if (api == DS4_API_OPENAI_COMPLETIONS || api == DS4_API_OPENAI_RESPONSES) return 0;
-    for (size_t i = 0; i < req->n_msgs; i++) {
-        const char *r = req->msgs[i].role ? req->msgs[i].role : "";
-        int good = 0;
-        for (size_t k = 0; k < nok; k++) good |= !strcmp(r, ok[k]);
-        if (!good) {
-            snprintf(msg, cap, "invalid JSON request: message role \"%.64s\" is not one of %s", r,
-                     api == DS4_API_ANTHROPIC_MESSAGES ? "user, assistant" : "system, developer, user, assistant, tool, function");
-            return -1;
-        }
-    }
-    return 0;
-}
-
 void ds4s_api_generate(ds4s_server *s, ds4s_route route, const char *body, size_t len, ds4s_chan *ch, ds4s_reply *r) {
     ds4_api api = api_of(route);
     ds4s_family fam = api == DS4_API_ANTHROPIC_MESSAGES ? DS4S_FAM_ANTHROPIC : DS4S_FAM_OPENAI;
@@ -84,22 +65,7 @@ void ds4s_api_generate(ds4s_server *s, ds4s_route route, const char *body, size_
     char *owned_body = NULL;
     if (ds4s_params_parse(api, root, &j->params, &e) != 0) goto bad;
 
-    {
-        /* Required fields (§8.3): absent or null => "missing <field>". */
-        const char *req = api == DS4_API_OPENAI_COMPLETIONS ? "prompt" : api == DS4_API_OPENAI_RESPONSES ? "input" : "messages";
-        json_t *v = json_object_get(root, req);
-        if (!v || json_is_null(v)) {
-            ds4_errf(&e, "missing %s", req);
-            goto bad;
-        }
-    }
-    if (api == DS4_API_ANTHROPIC_MESSAGES || api == DS4_API_OPENAI_CHAT) {
-        json_t *m = json_object_get(root, "messages");
-        if (json_is_array(m) && json_array_size(m) == 0) {
-            ds4_errf(&e, "invalid JSON request: messages must not be empty");
-            goto bad;
-        }
-    }
+    if (ds4s_body_check(api, root, &e) != 0) goto bad;
     if (api == DS4_API_OPENAI_RESPONSES) {
         json_t *input = json_object_get(root, "input");
         if (j->params.previous_response_id) {
@@ -125,11 +91,9 @@ void ds4s_api_generate(ds4s_server *s, ds4s_route route, const char *body, size_
     }
 
     if (ds4_request_parse(api, body, len, (uint32_t)s->cfg.ctx, &j->req, &e) != 0) goto bad;
+    if (ds4s_check_roles(&j->req, api, &e) != 0) goto bad;
     /* --think changes the default only; the text layer resolved explicit asks. */
-    {
-        char msg[200];
-        if (check_roles(&j->req, api, msg, sizeof msg)) { ds4_errf(&e, "%s", msg); goto bad; }
-    }
+    ds4s_apply_think_default(&j->req, root, s->cfg.think_default, s->cfg.ctx);
     ds4_sbuf prompt = {0};
     ds4_render_opts ro = {s->toolmem ? ds4s_toolmem_lookup : NULL, s->toolmem};
     if (s->toolmem) ds4s_toolmem_lock(s->toolmem);

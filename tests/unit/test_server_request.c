@@ -251,3 +251,78 @@ TEST(api_key_check) {
     CHECK(!ds4s_auth_ok("sekret", "Bearer sekre", "nope"));
     CHECK(!ds4s_auth_ok("sekret", "sekret", NULL));
 }
+
+static json_t *J(const char *s) {
+    json_t *j = json_loads(s, 0, NULL);
+    if (!j) T_FAIL("bad test JSON: %s", s);
+    return j;
+}
+
+TEST(body_checks) {
+    ds4_err e;
+    json_t *j = J("{\"model\":\"x\"}");
+    CHECK_EQ_INT(ds4s_body_check(DS4_API_OPENAI_CHAT, j, &e), -1);
+    CHECK_EQ_STR(e.msg, "missing messages");
+    CHECK_EQ_INT(ds4s_body_check(DS4_API_OPENAI_RESPONSES, j, &e), -1);
+    CHECK_EQ_STR(e.msg, "missing input");
+    CHECK_EQ_INT(ds4s_body_check(DS4_API_OPENAI_COMPLETIONS, j, &e), -1);
+    CHECK_EQ_STR(e.msg, "missing prompt");
+    json_decref(j);
+    j = J("{\"messages\":null}");
+    CHECK_EQ_INT(ds4s_body_check(DS4_API_ANTHROPIC_MESSAGES, j, &e), -1);
+    json_decref(j);
+    j = J("{\"messages\":[]}");
+    CHECK_EQ_INT(ds4s_body_check(DS4_API_ANTHROPIC_MESSAGES, j, &e), -1);
+    CHECK(strstr(e.msg, "must not be empty") != NULL);
+    json_decref(j);
+    j = J("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"input\":[],\"prompt\":\"\"}");
+    CHECK_EQ_INT(ds4s_body_check(DS4_API_OPENAI_CHAT, j, &e), 0);
+    CHECK_EQ_INT(ds4s_body_check(DS4_API_OPENAI_RESPONSES, j, &e), 0);
+    CHECK_EQ_INT(ds4s_body_check(DS4_API_OPENAI_COMPLETIONS, j, &e), 0);
+    json_decref(j);
+}
+
+TEST(roles_checked) {
+    ds4_err e;
+    ds4_message m[2];
+    memset(m, 0, sizeof m);
+    m[0].role = (char *)"developer";
+    m[1].role = (char *)"tool";
+    ds4_request r;
+    memset(&r, 0, sizeof r);
+    r.msgs = m;
+    r.n_msgs = 2;
+    CHECK_EQ_INT(ds4s_check_roles(&r, DS4_API_OPENAI_CHAT, &e), 0);
+    CHECK_EQ_INT(ds4s_check_roles(&r, DS4_API_ANTHROPIC_MESSAGES, &e), -1);
+    CHECK(strstr(e.msg, "\"developer\"") != NULL);
+    m[0].role = (char *)"latest_reminder";
+    CHECK_EQ_INT(ds4s_check_roles(&r, DS4_API_OPENAI_CHAT, &e), -1);
+    CHECK_EQ_INT(ds4s_check_roles(&r, DS4_API_OPENAI_RESPONSES, &e), 0);   /* roles parsed by the text layer there */
+}
+
+TEST(think_default_flag) {
+    ds4_request r;
+    memset(&r, 0, sizeof r);
+    r.api = DS4_API_OPENAI_CHAT;
+    r.think = r.think_requested = DS4_THINK_HIGH;
+    json_t *plain = J("{\"messages\":[]}");
+    ds4s_apply_think_default(&r, plain, 0, 4096);           /* --think none */
+    CHECK_EQ_INT(r.think, DS4_THINK_NONE);
+    r.think = DS4_THINK_HIGH;
+    ds4s_apply_think_default(&r, plain, 2, 4096);           /* --think max, small ctx: gated */
+    CHECK_EQ_INT(r.think, DS4_THINK_HIGH);
+    CHECK_EQ_INT(r.think_requested, DS4_THINK_MAX);
+    ds4s_apply_think_default(&r, plain, 2, 393216);
+    CHECK_EQ_INT(r.think, DS4_THINK_MAX);
+    json_decref(plain);
+    const char *explicit_[] = {"{\"thinking\":null}", "{\"think\":true}", "{\"reasoning_effort\":\"high\"}",
+                               "{\"output_config\":{\"effort\":\"low\"}}", "{\"reasoning\":{\"effort\":\"medium\"}}",
+                               "{\"model\":\"deepseek-reasoner\"}"};
+    for (size_t i = 0; i < sizeof explicit_ / sizeof explicit_[0]; i++) {
+        json_t *j = J(explicit_[i]);
+        r.think = DS4_THINK_HIGH;
+        ds4s_apply_think_default(&r, j, 0, 4096);
+        CHECKF(r.think == DS4_THINK_HIGH, "--think none overrode an explicit %s", explicit_[i]);
+        json_decref(j);
+    }
+}
