@@ -12,7 +12,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #ifdef __APPLE__
 #include <sys/sysctl.h>
@@ -126,10 +128,57 @@ static int checkout(const ctl_cfg *c, char *runtime, size_t n, ds4_err *err) {
     return CTL_OK;
 }
 
+/* First line of a command's stdout ("" on any failure); used for `git rev-parse`. */
+static void capture_line(char *const argv[], char *out, size_t n) {
+    out[0] = 0;
+    int pfd[2];
+    if (pipe(pfd) != 0) return;
+    pid_t pid = fork();
+    if (pid < 0) { close(pfd[0]); close(pfd[1]); return; }
+    if (pid == 0) {
+        int dn = open("/dev/null", O_RDWR);
+        dup2(pfd[1], 1);
+        if (dn >= 0) { dup2(dn, 0); dup2(dn, 2); }
+        close(pfd[0]);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(pfd[1]);
+    size_t got = 0;
+    ssize_t r;
+    while (got + 1 < n && (r = read(pfd[0], out + got, n - 1 - got)) > 0) got += (size_t)r;
+    out[got] = 0;
+    close(pfd[0]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) out[0] = 0;
+    char *nl = strchr(out, '\n');
+    if (nl) *nl = 0;
+}
+
+/* §21.8.2: rebuild when the binary is missing, or (managed checkout only) when
+ * build.json records another git head or other make arguments. A binary without a
+ * record (built by hand) is trusted. */
+static int needs_build(const ctl_cfg *c, const char *runtime, const char *bin, char *head, size_t hn) {
+    char *gargv[] = {"git", "-C", (char *)runtime, "rev-parse", "HEAD", NULL};
+    capture_line(gargv, head, hn);
+    if (access(bin, X_OK) != 0) return 1;
+    if (c->runtime_env[0]) return 0;
+    char rp[PATH_MAX + 16];
+    snprintf(rp, sizeof rp, "%s/build.json", runtime);
+    json_t *r = ctl_json_read(rp);
+    if (!r) return 0;
+    const char *h = ctl_json_str(r, "gitHead"), *m = ctl_json_str(r, "makeArgs");
+    int stale = (h && *h && *head && strcmp(h, head) != 0) || (m && strcmp(m, c->make_args) != 0);
+    json_decref(r);
+    if (stale) ctl_log(c, "ds4-server build is stale (checkout or DS4_MAKE_ARGS changed); rebuilding");
+    return stale;
+}
+
 static int build(const ctl_cfg *c, const char *runtime, ds4_err *err) {
-    char bin[PATH_MAX];
+    char bin[PATH_MAX], head[128];
     snprintf(bin, sizeof bin, "%s/ds4-server", runtime);
-    if (c->server_bin[0] || access(bin, X_OK) == 0) return CTL_OK;
+    if (c->server_bin[0] || !needs_build(c, runtime, bin, head, sizeof head)) return CTL_OK;
     char logp[PATH_MAX], line[4096], args[sizeof c->make_args];
     ctl_path(c, "log", logp, sizeof logp);
     ctl_ev_status("build", "building ds4-server");
@@ -148,6 +197,19 @@ static int build(const ctl_cfg *c, const char *runtime, ds4_err *err) {
     if (st != 0) return (st > 0 ? ds4_errf(err, "build ds4-server failed (exit %d); see %s", st, logp) : 0), CTL_BUILD_FAILED;
     if (access(bin, X_OK) != 0)
         return ds4_errf(err, "build ds4-server finished but %s is not executable; see %s", bin, logp), CTL_BUILD_FAILED;
+    json_t *rec = json_object();
+    json_object_set_new(rec, "gitHead", json_string(head));
+    json_object_set_new(rec, "makeArgs", json_string(c->make_args));
+    json_object_set_new(rec, "builtAt", json_integer(ctl_now_ms()));
+#ifdef __APPLE__
+    json_object_set_new(rec, "platform", json_string("darwin"));
+#else
+    json_object_set_new(rec, "platform", json_string("linux"));
+#endif
+    char rp[PATH_MAX + 16];
+    snprintf(rp, sizeof rp, "%s/build.json", runtime);
+    ctl_json_write(rp, rec, 0, NULL);
+    json_decref(rec);
     return CTL_OK;
 }
 

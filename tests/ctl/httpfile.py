@@ -11,9 +11,10 @@ behaviour between runs:
   <PORTFILE>.etag     value of the ETag header (default "v1")
   <PORTFILE>.nolen    present: HEAD carries no Content-Length (forces the GET/416 path)
   <PORTFILE>.then_status  CODE: becomes <PORTFILE>.status once a drop has fired
+  <PORTFILE>.slow     N: send the body N bytes per 0.1 s
 Each request is logged as one line "METHOD range=<Range or -> auth=<yes|no> -> CODE".
 """
-import os, sys, threading
+import os, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 path, portfile, logfile = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -73,6 +74,12 @@ class H(BaseHTTPRequestHandler):
             self.wfile.write(body[:int(drop)]); self.wfile.flush()
             self.close_connection = True
             self.connection.shutdown(2)
+            return
+        slow = knob("slow")
+        if slow:
+            step = int(slow)
+            for i in range(0, len(body), step):
+                self.wfile.write(body[i:i + step]); self.wfile.flush(); time.sleep(0.1)
             return
         self.wfile.write(body)
     def do_HEAD(self): self.answer(True)
