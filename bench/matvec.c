@@ -10,7 +10,7 @@
  * one-thread bandwidth. The engine owns threading; this bench only splits
  * rows the simplest way to see what the per-row kernels can sustain.
  *
- * usage: matvec [--weights-mib N] [--bw-mib N] [--threads N] [--reps N] [--n N]
+ * usage: matvec [--weights-mib N] [--bw-mib N] [--threads N] [--reps N] [--n N] [--clock wall|cpu]
  * DS4_SIMD=scalar|avx2|avx512 caps the kernel level (see quant.h). */
 #include "quant/quant.h"
 
@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -44,6 +45,18 @@ __attribute__((target("avx2"))) static uint64_t read_avx2(const uint8_t *p, size
     a0 = _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3));
     return (uint64_t)_mm256_extract_epi64(a0, 0) ^ (uint64_t)_mm256_extract_epi64(a0, 3);
 }
+
+__attribute__((target("avx512f"))) static uint64_t read_avx512(const uint8_t *p, size_t n) {
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i + 256 <= n; i += 256) {
+        a0 = _mm512_xor_si512(a0, _mm512_load_si512((const void *)(p + i)));
+        a1 = _mm512_xor_si512(a1, _mm512_load_si512((const void *)(p + i + 64)));
+        a2 = _mm512_xor_si512(a2, _mm512_load_si512((const void *)(p + i + 128)));
+        a3 = _mm512_xor_si512(a3, _mm512_load_si512((const void *)(p + i + 192)));
+    }
+    a0 = _mm512_xor_si512(_mm512_xor_si512(a0, a1), _mm512_xor_si512(a2, a3));
+    return (uint64_t)_mm_cvtsi128_si64(_mm512_castsi512_si128(a0));
+}
 #endif
 
 static uint64_t read_scalar(const uint8_t *p, size_t n) {
@@ -54,9 +67,12 @@ static uint64_t read_scalar(const uint8_t *p, size_t n) {
     return a[0] ^ a[1] ^ a[2] ^ a[3] ^ a[4] ^ a[5] ^ a[6] ^ a[7];
 }
 
+static int read_level;   /* 2 = AVX-512, 1 = AVX2, 0 = scalar; --read picks, default best */
+
 static uint64_t read_buf(const uint8_t *p, size_t n) {
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx2")) return read_avx2(p, n);
+    if (read_level >= 2 && __builtin_cpu_supports("avx512f")) return read_avx512(p, n);
+    if (read_level >= 1 && __builtin_cpu_supports("avx2")) return read_avx2(p, n);
 #endif
     return read_scalar(p, n);
 }
@@ -72,26 +88,48 @@ typedef struct {
 } pool_t;
 static pool_t P;
 
+/* --clock cpu: a round lasts as long as its busiest thread's CPU time. On a
+ * machine shared with other CPU-bound work this approximates the wall time
+ * the round would take alone (it cannot remove the others' cache and memory
+ * traffic, only the time slices they take). */
+static int use_cpu_clock;
+static double tcpu[64];
+
+static double thread_cpu(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 static void *worker(void *p) {
     int tid = (int)(intptr_t)p;
     for (;;) {
         pthread_barrier_wait(&P.start);
         if (P.quit) return NULL;
+        double c0 = thread_cpu();
         P.job(tid, P.arg);
+        tcpu[tid] = thread_cpu() - c0;
         pthread_barrier_wait(&P.done);
     }
 }
 
-/* Runs job on nthreads threads (the caller is thread 0); returns seconds. */
+/* Runs job on every pool thread (the caller is thread 0; jobs ignore the
+ * threads they do not need); returns seconds. */
 static double run_round(int nthreads, void (*job)(int, void *), void *arg) {
     P.job = job;
     P.arg = arg;
     P.nthreads = nthreads;
     double t0 = now();
     pthread_barrier_wait(&P.start);
+    double c0 = thread_cpu();
     job(0, arg);
+    tcpu[0] = thread_cpu() - c0;
     pthread_barrier_wait(&P.done);
-    return now() - t0;
+    double wall = now() - t0;
+    if (!use_cpu_clock) return wall;
+    double m = 0;
+    for (int t = 0; t < nthreads; t++) if (tcpu[t] > m) m = tcpu[t];
+    return m;
 }
 
 /* Barriers are sized for all threads; rounds with fewer threads let the extra
@@ -100,7 +138,7 @@ typedef struct { const uint8_t *buf; size_t bytes; int nthreads; volatile uint64
 static void bw_job(int tid, void *p) {
     bw_arg *a = p;
     if (tid >= a->nthreads) return;
-    size_t chunk = a->bytes / (size_t)a->nthreads / 128 * 128;
+    size_t chunk = a->bytes / (size_t)a->nthreads / 256 * 256;
     a->sink[tid] = read_buf(a->buf + chunk * (size_t)tid, chunk);
 }
 
@@ -146,6 +184,14 @@ static void mv_job(int tid, void *p) {
     }
 }
 
+/* 2 MiB-aligned and, where the kernel allows, backed by huge pages, so that
+ * neither the bandwidth test nor the products pay for TLB misses. */
+static void *big_alloc(size_t bytes) {
+    void *p = aligned_alloc(1u << 21, (bytes + (1u << 21) - 1) & ~(size_t)((1u << 21) - 1));
+    if (p) madvise(p, bytes, MADV_HUGEPAGE);
+    return p;
+}
+
 static uint64_t rs = 88172645463325252ull;
 static uint64_t r64(void) { rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17; return rs; }
 
@@ -174,7 +220,7 @@ static void fill_weights(uint32_t type, uint8_t *w, size_t bytes) {
 static void measure_bw(const uint8_t *buf, size_t bytes, const int *tcounts, int reps, double *bw) {
     for (int k = 0; k < 2; k++) {
         bw_arg a = {buf, bytes, tcounts[k], {0}};
-        size_t per = bytes / (size_t)tcounts[k] / 128 * 128 * (size_t)tcounts[k];
+        size_t per = bytes / (size_t)tcounts[k] / 256 * 256 * (size_t)tcounts[k];
         for (int r = 0; r < reps; r++) {
             double gbs = (double)per / run_round(P.nthreads_all, bw_job, &a) * 1e-9;
             if (gbs > bw[k]) bw[k] = gbs;
@@ -184,6 +230,7 @@ static void measure_bw(const uint8_t *buf, size_t bytes, const int *tcounts, int
 
 int main(int argc, char **argv) {
     size_t weights_mib = 1024, bw_mib = 1024;
+    read_level = 2;
     int reps = 5, nthreads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     int64_t n = 4096;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -192,6 +239,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--threads")) nthreads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--n")) n = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--clock")) use_cpu_clock = !strcmp(argv[i + 1], "cpu");
+        else if (!strcmp(argv[i], "--read")) read_level = atoi(argv[i + 1]);
         else { fprintf(stderr, "matvec: unknown option %s\n", argv[i]); return 2; }
     }
     if (nthreads < 1 || nthreads > 64 || reps < 1 || n < 256 || n % 256 || weights_mib < 1 || bw_mib < 1) {
@@ -204,8 +253,8 @@ int main(int argc, char **argv) {
     pthread_t th[64];
     for (int t = 1; t < nthreads; t++) pthread_create(&th[t], NULL, worker, (void *)(intptr_t)t);
 
-    printf("# ds4 matvec bench: %d threads, simd %s, row length %lld, weights %zu MiB, bandwidth buffer %zu MiB, best of %d\n",
-           nthreads, ds4_simd_level(), (long long)n, weights_mib, bw_mib, reps);
+    printf("# ds4 matvec bench: %d threads, simd %s, row length %lld, weights %zu MiB, bandwidth buffer %zu MiB, best of %d, clock %s\n",
+           nthreads, ds4_simd_level(), (long long)n, weights_mib, bw_mib, reps, use_cpu_clock ? "thread CPU time" : "wall");
     /* other load on the machine skews both numbers; say how much there was */
     FILE *la = fopen("/proc/loadavg", "r");
     char lbuf[128];
@@ -215,7 +264,7 @@ int main(int argc, char **argv) {
     /* bandwidth, measured before and after the products: on a shared machine
      * the higher figure is the closer to what the hardware can do */
     size_t bw_bytes = bw_mib << 20;
-    uint8_t *buf = aligned_alloc(4096, bw_bytes);
+    uint8_t *buf = big_alloc(bw_bytes);
     if (!buf) { fprintf(stderr, "matvec: cannot allocate %zu MiB\n", bw_mib); return 1; }
     memset(buf, 1, bw_bytes);
     double bw[2] = {0, 0};
@@ -240,7 +289,7 @@ int main(int argc, char **argv) {
     };
     printf("%-10s %8s %10s %8s %10s %8s\n", "format", "MiB", "GB/s", "of BW", "GB/s 1t", "of BW 1t");
     size_t wbytes = weights_mib << 20;
-    uint8_t *w = aligned_alloc(4096, wbytes);
+    uint8_t *w = big_alloc(wbytes);
     if (!w) { fprintf(stderr, "matvec: cannot allocate %zu MiB of weights\n", weights_mib); return 1; }
     uint32_t filled = 0xffffffffu;
     for (size_t f = 0; f < sizeof fmts / sizeof fmts[0]; f++) {

@@ -21,6 +21,8 @@
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,avx512bitalg,avx2,f16c")))
 
+#define PF_DIST 2048   /* software prefetch distance for the weights, see simd_avx2.c */
+
 static uint64_t grid64[256];       /* bytes 64 + GRID[G][j] */
 static uint8_t ctrl_g[2][64];      /* dword lane 8(h%2)+g <- byte h of A_g: h = 0,1 / 2,3 */
 static uint8_t ctrl_s[64];         /* multishift: byte k of qword g <- bits 32+7k.. (S_k of B_g) */
@@ -159,7 +161,10 @@ AVX512 static void iq2_chunk(int64_t nb, int64_t nrows, const uint8_t *w, size_t
         for (; i + 16 <= nb; i += 16) {
             __m512i v[16];
 #pragma GCC unroll 16
-            for (int b = 0; b < 16; b++) v[b] = iq2_block(&c, &x[i + b], qt + QT_STRIDE * (i + b));
+            for (int b = 0; b < 16; b++) {
+                _mm_prefetch((const char *)&x[i + b] + PF_DIST, _MM_HINT_T0);
+                v[b] = iq2_block(&c, &x[i + b], qt + QT_STRIDE * (i + b));
+            }
             __m512 isum = _mm512_cvtepi32_ps(reduce16(v, ce, co));
             __m512 dx = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(offx, (const void *)&x[i], 1)));
             __m512 dy = _mm512_i32gather_ps(offy, (const void *)&y[i].d, 1);
@@ -247,7 +252,10 @@ AVX512 static float dot_iq2_xxs(int64_t n, const void *vw, const ds4_block_q8_K 
     for (; i + 16 <= nb; i += 16) {
         __m512i v[16];
 #pragma GCC unroll 16
-        for (int b = 0; b < 16; b++) v[b] = iq2_block_direct(&c, &x[i + b], &y[i + b]);
+        for (int b = 0; b < 16; b++) {
+            _mm_prefetch((const char *)&x[i + b] + PF_DIST, _MM_HINT_T0);
+            v[b] = iq2_block_direct(&c, &x[i + b], &y[i + b]);
+        }
         __m512 isum = _mm512_cvtepi32_ps(reduce16(v, ce, co));
         __m512 dx = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(offx, (const void *)&x[i], 1)));
         __m512 dy = _mm512_i32gather_ps(offy, (const void *)&y[i].d, 1);
