@@ -3,6 +3,7 @@
  * of a preset, and handles the cached demo model. */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,15 @@ static void usage(FILE *out) {
 "blocks (grid indices, signs, sub-block scales, codes) with one super-scale per\n"
 "tensor for RMS 1/sqrt(fan_in). Activations stay finite and varied through\n"
 "every layer; logits are not degenerate.\n");
+}
+
+/* Ctrl-C while writing: remove the partial file (ds4_synth_write builds
+ * FILE.part-PID), so an interrupted run leaves nothing behind. */
+static char part_path[PATH_MAX + 32];
+static void on_signal(int sig) {
+    if (part_path[0]) unlink(part_path);
+    signal(sig, SIG_DFL);
+    raise(sig);
 }
 
 static int parse_u32(const char *flag, const char *s, uint32_t *out) {
@@ -227,6 +237,10 @@ int main(int argc, char **argv) {
     }
     if (!out) { fprintf(stderr, "ds4-synth: -o FILE is required\n"); usage(stderr); return 2; }
 
+    snprintf(part_path, sizeof part_path, "%s.part-%d", out, (int)getpid());
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
     ds4_synth_stats st;
     if (ds4_synth_write(&o, out, &st, &err)) { fprintf(stderr, "ds4-synth: %s\n", err.msg); return 1; }
     if (!quiet) {

@@ -52,16 +52,20 @@ print("golden: %d rows, greedy %s" % (len(rows), list(greedy)))
 PY
 
 # sparse full-size files: the real shape, exact byte counts, holes only
+# (q2 with the default, real vocabulary when tokenizer.json is here; q4 with the byte vocabulary)
+tj="$ROOT/tests/data/tokenizer/tokenizer.json"
+q2vocab="--vocab bytes"; [ -r "$tj" ] && q2vocab="--tokenizer $tj"
 for r in "q2 86714775900" "q4 164628167004"; do
     set -- $r
-    "$SYNTH" -q --preset full --vocab bytes --recipe "$1" --sparse -o "$T/full-$1.gguf" || fail "sparse full $1"
+    v="--vocab bytes"; [ "$1" = q2 ] && v=$q2vocab
+    "$SYNTH" -q --preset full $v --recipe "$1" --sparse -o "$T/full-$1.gguf" || fail "sparse full $1"
     out=$("$DS4" inspect "$T/full-$1.gguf") || { echo "$out" | tail -3; fail "inspect full $1"; }
     grep -q '^VALID: DeepSeek V4 Flash (the real shape' <<<"$out" || fail "full $1 not the real shape: $(tail -1 <<<"$out")"
     got=$(awk '$1 == "total" && $3 == "params" {print $4}' <<<"$out")
     [ "$got" = "$2" ] || fail "full $1: tensor data $got bytes, spec/model.md §10 says $2"
     kb=$(du -k "$T/full-$1.gguf" | cut -f1)
     [ "$kb" -lt 65536 ] || fail "sparse full $1 uses $kb KiB of disk"
-    echo "full $1: $got bytes of tensor data, $kb KiB on disk"
+    echo "full $1 ($v): $got bytes of tensor data, $kb KiB on disk"
     rm -f "$T/full-$1.gguf"
 done
 
