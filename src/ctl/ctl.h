@@ -212,9 +212,16 @@ int ctl_server_mark_stopping(const ctl_cfg *c, ctl_server *s, int stopping);
 int ctl_spawn_detached(const char *cwd, char *const argv[], const char *log_path,
                        const char *const *env_add, pid_t *pid_out, ds4_err *err);
 /* Runs argv in its own process group with output appended to the log, waiting for it;
- * cancellation (SIGINT/SIGTERM) terminates the group. Returns the exit status, 128+sig
- * when signalled, -1 when it could not start (err filled). */
-int ctl_run_logged(const char *cwd, char *const argv[], const char *log_path, ds4_err *err);
+ * cancellation (SIGINT/SIGTERM) terminates the group. With a phase, each output line
+ * (split on CR and LF) is also compacted into a throttled progress event of that phase
+ * (§9.3). Returns the exit status, 128+sig when signalled, -1 when it could not start
+ * (err filled). */
+int ctl_run_logged(const char *cwd, char *const argv[], const char *log_path, const char *phase,
+                   ds4_err *err);
+/* One child-output line made presentable (§9.3): ANSI and controls removed, blanks
+ * collapsed, curl's header lines dropped (returns 0), curl's progress line rewritten
+ * as "<received> / <total> (<pct>%, <speed>/s, <left> left)", cut to 160 chars. */
+int ctl_compact_line(const char *in, char *out, size_t n);
 
 /* ---- events / output (events.c) ------------------------------------------------- */
 
@@ -225,6 +232,7 @@ void ctl_ev_status(const char *phase, const char *fmt, ...) __attribute__((forma
 /* Throttled to one per 750 ms per phase unless final. */
 void ctl_ev_progress(const char *phase, int64_t received, int64_t total, double bps,
                      int final);
+void ctl_ev_progress_text(const char *phase, const char *message, int final);
 void ctl_ev_waiting(const char *phase, pid_t holder, const char *op, int64_t since_ms);
 void ctl_ev_ready(const char *base_url, pid_t pid, int managed, int already, int64_t elapsed_ms);
 void ctl_ev_error(int code, const char *message, const ctl_cfg *c_for_log_tail);

@@ -93,6 +93,26 @@ void ctl_ev_progress(const char *phase, int64_t received, int64_t total, double 
     }
 }
 
+void ctl_ev_progress_text(const char *phase, const char *message, int final) {
+    static char last_phase[32];
+    static int64_t last_ms;
+    int64_t now = ctl_mono_ms();
+    if (!final && !strcmp(last_phase, phase) && now - last_ms < 750) return;
+    snprintf(last_phase, sizeof last_phase, "%s", phase);
+    last_ms = now;
+    if (g_mode == CTL_OUT_JSONL) {
+        json_t *o = json_object();
+        json_object_set_new(o, "type", json_string("progress"));
+        json_object_set_new(o, "phase", json_string(phase));
+        json_t *m = json_string(message);
+        json_object_set_new(o, "message", m ? m : json_string("(output not UTF-8)"));
+        emit(o);
+    } else if (!g_quiet && isatty(2)) {
+        fprintf(stderr, "\r\033[K%s: %.150s", phase, message);
+        g_progress_open = 1;
+    }
+}
+
 void ctl_ev_waiting(const char *phase, pid_t holder, const char *op, int64_t since_ms) {
     if (g_mode == CTL_OUT_JSONL) {
         json_t *o = json_object();

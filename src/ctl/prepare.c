@@ -67,7 +67,7 @@ static int looks_like_checkout(const char *dir) {
 static void remove_tree(const char *path) {
     char *argv[] = {"rm", "-rf", "--", (char *)path, NULL};
     ds4_err e;
-    ctl_run_logged(NULL, argv, "/dev/null", &e);
+    ctl_run_logged(NULL, argv, "/dev/null", NULL, &e);
 }
 
 static int checkout(const ctl_cfg *c, char *runtime, size_t n, ds4_err *err) {
@@ -111,7 +111,7 @@ static int checkout(const ctl_cfg *c, char *runtime, size_t n, ds4_err *err) {
     ctl_quote_argv(argv, line, sizeof line);
     ctl_log(c, "clone ds4 support checkout");
     ctl_log(c, "$ %s", line);
-    int st_code = ctl_run_logged(c->home, argv, logp, err);
+    int st_code = ctl_run_logged(c->home, argv, logp, "clone", err);
     if (st_code != 0) {
         remove_tree(tmp);
         if (ctl_cancelled) return ds4_errf(err, "clone ds4 support checkout cancelled"), CTL_CANCELLED;
@@ -192,7 +192,7 @@ static int build(const ctl_cfg *c, const char *runtime, ds4_err *err) {
     ctl_quote_argv(argv, line, sizeof line);
     ctl_log(c, "build ds4-server");
     ctl_log(c, "$ %s", line);
-    int st = ctl_run_logged(runtime, argv, logp, err);
+    int st = ctl_run_logged(runtime, argv, logp, "build", err);
     if (ctl_cancelled) return ds4_errf(err, "build ds4-server cancelled"), CTL_CANCELLED;
     if (st != 0) return (st > 0 ? ds4_errf(err, "build ds4-server failed (exit %d); see %s", st, logp) : 0), CTL_BUILD_FAILED;
     if (access(bin, X_OK) != 0)
@@ -229,7 +229,7 @@ static int run_script(const ctl_cfg *c, const char *runtime, ds4_err *err) {
     /* We hold the lifecycle lock; a script that calls `ds4ctl download` back would
      * wait for it forever. The marker lets that inner call refuse at once. */
     setenv("DS4CTL_IN_SCRIPT", "1", 1);
-    int st = ctl_run_logged(runtime, argv, logp, err);
+    int st = ctl_run_logged(runtime, argv, logp, "download", err);
     unsetenv("DS4CTL_IN_SCRIPT");
     if (ctl_cancelled) return ds4_errf(err, "download q2 model cancelled"), CTL_CANCELLED;
     if (st != 0) return (st > 0 ? ds4_errf(err, "download q2 model failed (exit %d); see %s", st, logp) : 0), CTL_DOWNLOAD_FAILED;

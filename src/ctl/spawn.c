@@ -141,14 +141,67 @@ int ctl_spawn_detached(const char *cwd, char *const argv[], const char *log_path
     return 0;
 }
 
-int ctl_run_logged(const char *cwd, char *const argv[], const char *log_path, ds4_err *err) {
+static int is_num(const char *s) {
+    if (!*s) return 0;
+    for (; *s; s++) if (!((*s >= '0' && *s <= '9') || *s == '.')) return 0;
+    return 1;
+}
+
+int ctl_compact_line(const char *in, char *out, size_t n) {
+    char tmp[1024];
+    size_t o = 0;
+    int space = 0;
+    for (const char *p = in; *p && o + 2 < sizeof tmp; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == 0x1b) { /* CSI: ESC [ ... final byte */
+            if (p[1] == '[') { p += 2; while (*p && !(*p >= 0x40 && *p <= 0x7e)) p++; if (!*p) break; }
+            continue;
+        }
+        if (ch < 0x20 || ch == 0x7f || ch == ' ') { space = o > 0; continue; }
+        if (space) { tmp[o++] = ' '; space = 0; }
+        tmp[o++] = (char)ch;
+    }
+    tmp[o] = 0;
+    if (!o) return 0;
+    if (!strncmp(tmp, "% Total", 7) || strstr(tmp, "Dload Upload")) return 0;
+    /* curl's meter: %tot total %rcv rcvd %xfer xferd dload upload ttotal tspent tleft speed */
+    char f[12][64];
+    int nf = 0;
+    char copy[1024];
+    snprintf(copy, sizeof copy, "%s", tmp);
+    for (char *save = NULL, *t = strtok_r(copy, " ", &save); t && nf < 12; t = strtok_r(NULL, " ", &save))
+        snprintf(f[nf++], sizeof f[0], "%s", t);
+    if (nf >= 12 && is_num(f[0]) && is_num(f[2])) {
+        char speed[80] = "", left[80] = "";
+        if (strcmp(f[11], "0") != 0) snprintf(speed, sizeof speed, ", %s/s", f[11]);
+        if (strcmp(f[10], "--:--:--") != 0) snprintf(left, sizeof left, ", %s left", f[10]);
+        snprintf(tmp, sizeof tmp, "%s / %s (%s%%%s%s)", f[3], f[1], f[2], speed, left);
+    }
+    size_t len = strlen(tmp);
+    if (len > 160) {
+        /* cut to 159 characters plus an ellipsis, on a UTF-8 boundary */
+        size_t cut = 159;
+        while (cut > 0 && ((unsigned char)tmp[cut] & 0xC0) == 0x80) cut--;
+        memcpy(tmp + cut, "\xe2\x80\xa6", 4);
+    }
+    snprintf(out, n, "%s", tmp);
+    return 1;
+}
+
+int ctl_run_logged(const char *cwd, char *const argv[], const char *log_path, const char *phase,
+                   ds4_err *err) {
+    int pfd[2] = {-1, -1};
+    if (phase && pipe(pfd) != 0) phase = NULL;
     pid_t pid = fork();
-    if (pid < 0) return ds4_errf(err, "fork failed: %s", strerror(errno));
+    if (pid < 0) {
+        if (phase) { close(pfd[0]); close(pfd[1]); }
+        return ds4_errf(err, "fork failed: %s", strerror(errno));
+    }
     if (pid == 0) {
         setpgid(0, 0);
         if (cwd && chdir(cwd) != 0) _exit(127);
         int in = open("/dev/null", O_RDONLY);
-        int out = open(log_path, O_WRONLY | O_APPEND | O_CREAT, 0644);
+        int out = phase ? pfd[1] : open(log_path, O_WRONLY | O_APPEND | O_CREAT, 0644);
         if (in >= 0) dup2(in, 0);
         if (out >= 0) { dup2(out, 1); dup2(out, 2); }
         close_other_fds(-1);
@@ -158,15 +211,61 @@ int ctl_run_logged(const char *cwd, char *const argv[], const char *log_path, ds
         _exit(127);
     }
     setpgid(pid, pid);
-    int st = 0, sent = 0;
+    int logfd = -1;
+    char line[1024];
+    size_t ll = 0;
+    if (phase) {
+        close(pfd[1]);
+        fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+        fcntl(pfd[0], F_SETFD, FD_CLOEXEC);
+        logfd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    }
+    int st = 0, sent = 0, done = 0;
     int64_t term_at = 0;
     for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid) break;
-        if (r < 0 && errno != EINTR) return ds4_errf(err, "waitpid failed: %s", strerror(errno));
+        if (phase) {
+            char buf[4096];
+            ssize_t r;
+            while ((r = read(pfd[0], buf, sizeof buf)) > 0) {
+                /* The log gets the bytes unchanged (failures ignored: a full disk
+                 * must not turn into a build failure). */
+                if (logfd >= 0 && write(logfd, buf, (size_t)r) < 0) {}
+                for (ssize_t i = 0; i < r; i++) {
+                    if (buf[i] == '\n' || buf[i] == '\r') {
+                        line[ll] = 0;
+                        char c2[256];
+                        if (ll && ctl_compact_line(line, c2, sizeof c2)) ctl_ev_progress_text(phase, c2, 0);
+                        ll = 0;
+                    } else if (ll + 1 < sizeof line) line[ll++] = buf[i];
+                }
+            }
+        }
+        if (!done) {
+            pid_t r = waitpid(pid, &st, WNOHANG);
+            if (r == pid) done = 1;
+            else if (r < 0 && errno != EINTR) { st = 0; done = 1; }
+        }
+        if (done) {
+            if (!phase) break;
+            /* drain what the child left in the pipe, then stop */
+            char buf[4096];
+            ssize_t r = read(pfd[0], buf, sizeof buf);
+            if (r > 0) {
+                if (logfd >= 0 && write(logfd, buf, (size_t)r) < 0) {}
+                continue;
+            }
+            break;
+        }
         if (ctl_cancelled && !sent) { kill(-pid, SIGTERM); sent = 1; term_at = ctl_mono_ms(); }
         if (sent == 1 && ctl_mono_ms() - term_at > 5000) { kill(-pid, SIGKILL); sent = 2; }
         ctl_sleep_ms(50);
+    }
+    if (phase) {
+        line[ll] = 0;
+        char c2[256];
+        if (ll && ctl_compact_line(line, c2, sizeof c2)) ctl_ev_progress_text(phase, c2, 1);
+        close(pfd[0]);
+        if (logfd >= 0) close(logfd);
     }
     if (WIFEXITED(st)) return WEXITSTATUS(st);
     return 128 + WTERMSIG(st);

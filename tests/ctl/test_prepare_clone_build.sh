@@ -31,6 +31,8 @@ grep -q 'needs at least 100000 GB RAM; detected' <<<"$out" || fail "RAM message:
 out=$("$DS4CTL" ensure --client-pid $c) || fail "first launch failed: $out"
 grep -q '"message":"cloning ds4 support checkout"' <<<"$out" || fail "no clone status: $out"
 grep -q '"message":"building ds4-server"' <<<"$out" || fail "no build status: $out"
+grep -q '"type":"progress","phase":"clone","message":"Cloning into' <<<"$out" || fail "no clone progress: $out"
+grep -q '"type":"progress","phase":"build","message":"cp fake-server.py ds4-server' <<<"$out" || fail "no build progress: $out"
 [ -d "$DS4_HOME/support/.git" ] && [ -x "$DS4_HOME/support/ds4-server" ] || fail "checkout/build missing"
 ls -d "$DS4_HOME"/support.partial-* >/dev/null 2>&1 && fail "support.partial-* left behind"
 grep -q "\"gitHead\": \"$(git -C "$UP" rev-parse HEAD)\"" "$DS4_HOME/support/build.json" || fail "build.json head"

@@ -359,6 +359,24 @@ TEST(sha256_vectors) {
     CHECK_EQ_STR(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
+TEST(compact_child_output_lines) {
+    char out[256];
+    CHECK(ctl_compact_line("  12 87.0G   12 10.7G    0     0  95.1M      0  0:15:15  0:01:53  0:13:22 95.1M", out, sizeof out));
+    CHECK_EQ_STR(out, "10.7G / 87.0G (12%, 95.1M/s, 0:13:22 left)");
+    CHECK(ctl_compact_line("  0 87.0G    0     0    0     0      0      0 --:--:-- --:--:-- --:--:--     0", out, sizeof out));
+    CHECK_EQ_STR(out, "0 / 87.0G (0%)");
+    CHECK(!ctl_compact_line("  % Total    % Received % Xferd  Average Speed   Time    Time     Time  Current", out, sizeof out));
+    CHECK(!ctl_compact_line("                                 Dload  Upload   Total   Spent    Left  Speed", out, sizeof out));
+    CHECK(!ctl_compact_line(" \t ", out, sizeof out));
+    CHECK(ctl_compact_line("\x1b[32mReceiving objects:\x1b[0m  45%   (900/2000)\t", out, sizeof out));
+    CHECK_EQ_STR(out, "Receiving objects: 45% (900/2000)");
+    char longl[400];
+    memset(longl, 'x', sizeof longl - 1);
+    longl[sizeof longl - 1] = 0;
+    CHECK(ctl_compact_line(longl, out, sizeof out));
+    CHECK_EQ_INT(strlen(out), 159 + 3); /* 159 chars + the 3-byte ellipsis */
+}
+
 TEST(quote_and_parsers) {
     char *argv[] = {"/x/ds4-server", "--ctx", "100000", "it's", "a b", "", NULL};
     char out[256];
