@@ -197,6 +197,12 @@ function ensure(notify: Notify): Promise<void> {
   return s.inflight.then(() => startHeartbeat());
 }
 
+/** Lease refresh period: 10 s (the lease TTL is 45 s); DS4_HEARTBEAT_S only for tests. */
+function heartbeatMs(): number {
+  const n = Number(process.env.DS4_HEARTBEAT_S);
+  return Number.isFinite(n) && n > 0 ? n * 1000 : 10000;
+}
+
 function startHeartbeat(): void {
   const s = shared();
   if (s.heartbeat) return;
@@ -206,7 +212,7 @@ function startHeartbeat(): void {
     const p = spawn(s.ctl, ["lease", "--client-pid", String(process.pid)], { stdio: "ignore" });
     p.on("error", () => { s.leaseBusy = false; });
     p.on("close", () => { s.leaseBusy = false; });
-  }, 10000);
+  }, heartbeatMs());
   (s.heartbeat as any).unref?.();
 }
 

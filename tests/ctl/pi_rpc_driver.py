@@ -1,35 +1,54 @@
 #!/usr/bin/env python3
-"""Drive `pi --mode rpc` for the ds4 extension test: send N prompts one after the other,
-wait for each agent_end, and print one line per prompt: the notify messages seen during
-it (JSON list) and the assistant text. usage: pi_rpc_driver.py N -- <pi command...>"""
+"""Drive `pi --mode rpc` for the ds4 extension tests.
+
+usage: pi_rpc_driver.py ACTION... -- <pi command...>
+Actions, run in order:
+  prompt        send a prompt, wait for agent_end, print {"notify": [...], "text": "..."}
+  new           send new_session (a session switch: the extension instance is re-created)
+  sleep=N       wait N seconds
+  cmd=SHELL     run a shell command, print {"cmd": "<its stdout>"}
+A hard limit of 120 s kills pi so a hung run cannot stall the suite."""
 import json, subprocess, sys, threading, time
 
-n = int(sys.argv[1])
-cmd = sys.argv[sys.argv.index("--") + 1:]
+sep = sys.argv.index("--")
+actions, cmd = sys.argv[1:sep], sys.argv[sep + 1:]
 p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
-deadline = time.time() + 90
-threading.Timer(90, p.kill).start()
+timer = threading.Timer(120, p.kill); timer.start()
 
 def events():
     for line in p.stdout:
         try: yield json.loads(line)
         except ValueError: continue
-
 it = events()
-for i in range(n):
-    p.stdin.write(json.dumps({"id": str(i + 1), "type": "prompt", "message": "hello"}) + "\n")
-    p.stdin.flush()
-    notes, text = [], ""
-    for ev in it:
-        if ev.get("type") == "extension_ui_request" and ev.get("method") == "notify":
-            notes.append(ev.get("message"))
-        if ev.get("type") == "agent_end":
-            for m in ev.get("messages", []):
-                if m.get("role") == "assistant":
-                    for c in m.get("content", []):
-                        if c.get("type") == "text": text += c.get("text", "")
-            break
-    print(json.dumps({"notify": notes, "text": text}), flush=True)
+
+def send(obj):
+    p.stdin.write(json.dumps(obj) + "\n"); p.stdin.flush()
+
+n = 0
+for a in actions:
+    n += 1
+    if a == "prompt":
+        send({"id": str(n), "type": "prompt", "message": "hello"})
+        notes, text = [], ""
+        for ev in it:
+            if ev.get("type") == "extension_ui_request" and ev.get("method") == "notify":
+                notes.append(ev.get("message"))
+            if ev.get("type") == "agent_end":
+                for m in ev.get("messages", []):
+                    if m.get("role") == "assistant":
+                        for c in m.get("content", []):
+                            if c.get("type") == "text": text += c.get("text", "")
+                break
+        print(json.dumps({"notify": notes, "text": text}), flush=True)
+    elif a == "new":
+        send({"id": str(n), "type": "new_session"})
+        for ev in it:
+            if ev.get("type") == "response" and ev.get("command") == "new_session": break
+    elif a.startswith("sleep="):
+        time.sleep(float(a[6:]))
+    elif a.startswith("cmd="):
+        out = subprocess.run(a[4:], shell=True, capture_output=True, text=True).stdout.strip()
+        print(json.dumps({"cmd": out}), flush=True)
 p.stdin.close()
-p.wait(timeout=30)
-sys.exit(0 if time.time() < deadline else 1)
+try: p.wait(timeout=30)
+finally: timer.cancel()

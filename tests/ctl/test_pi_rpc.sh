@@ -5,11 +5,13 @@
 source "$(dirname "$0")/lib.sh"
 need_pi
 setup_runtime
-out=$(cd "$T" && python3 "$ROOT/tests/ctl/pi_rpc_driver.py" 2 -- "$PI" --mode rpc --no-extensions -e "$ROOT/pi" \
+out=$(cd "$T" && python3 "$ROOT/tests/ctl/pi_rpc_driver.py" prompt prompt -- "$PI" --mode rpc --no-extensions -e "$ROOT/pi" \
       --no-session --no-context-files --model ds4/deepseek-v4-flash) || fail "rpc run failed: $out"
-python3 - <<PY || fail "notifications: $out"
+printf '%s\n' "$out" > "$T/rpc.out"
+python3 - "$T/rpc.out" <<'PY' || fail "notifications: $out"
 import json
-lines = [json.loads(l) for l in """$out""".strip().splitlines()]
+import sys
+lines = [json.loads(l) for l in open(sys.argv[1]).read().strip().splitlines()]
 first, second = lines
 n = first["notify"]
 assert n[0] == "preparing ds4-server", n
