@@ -1,0 +1,281 @@
+/* elem.cu - the per-row and elementwise steps of the forward pass: RMSNorm,
+ * RoPE, FP8/FP4 simulation, hyper-connections, steering, SwiGLU, expert sums
+ * and routing. Each kernel keeps the float operation order of its CPU twin
+ * (numerics.c, cpu/forward.c, cpu/moe.c); only RMSNorm's double sum of
+ * squares is reduced as a tree (the squares are exact in double, so the order
+ * changes at most the last bits of a double before its rounding to float). */
+#include "engine/cuda/common.cuh"
+#include "engine/cuda/numerics.cuh"
+
+/* ---------------- RMSNorm ---------------- */
+static __global__ void k_rmsnorm(const float *x, const float *w, float *y, int n, float eps) {
+    __shared__ double part[256];
+    const float *xr = x + (int64_t)blockIdx.x * n;
+    float *yr = y + (int64_t)blockIdx.x * n;
+    double s = 0.0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) s += (double)xr[i] * (double)xr[i];
+    part[threadIdx.x] = s;
+    __syncthreads();
+    for (int o = blockDim.x / 2; o; o >>= 1) {
+        if ((int)threadIdx.x < o) part[threadIdx.x] += part[threadIdx.x + o];
+        __syncthreads();
+    }
+    const float scale = 1.0f / sqrtf((float)(part[0] / n) + eps);
+    if (w)
+        for (int i = threadIdx.x; i < n; i += blockDim.x) yr[i] = xr[i] * scale * w[i];
+    else
+        for (int i = threadIdx.x; i < n; i += blockDim.x) yr[i] = xr[i] * scale;
+}
+
+extern "C" void ds4cu_rmsnorm(const float *x, const float *w, float *y, int rows, int n, float eps) {
+    if (rows > 0) k_rmsnorm<<<rows, 256, 0, ds4cu_s>>>(x, w, y, n, eps);
+}
+
+/* ---------------- RoPE ---------------- */
+static __global__ void k_rope(float *x, int n_tok, int nh, int width, int n_rot, const float *tab, int64_t pos0,
+                              int inverse) {
+    const int half = n_rot / 2;
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (int64_t)n_tok * nh * half) return;
+    const int k = (int)(i % half);
+    const int64_t th = i / half;
+    const int64_t t = th / nh;
+    const float *c = tab + (pos0 + t) * n_rot, *s = c + half;
+    float *v = x + th * width + (width - n_rot);
+    const float x0 = v[2 * k], x1 = v[2 * k + 1];
+    const float sn = inverse ? -s[k] : s[k];
+    v[2 * k] = x0 * c[k] - x1 * sn;
+    v[2 * k + 1] = x0 * sn + x1 * c[k];
+}
+
+extern "C" void ds4cu_rope(float *x, int n_tok, int nh, int width, int n_rot, const float *tab, int64_t pos0,
+                           int inverse) {
+    const int64_t n = (int64_t)n_tok * nh * (n_rot / 2);
+    if (n > 0) k_rope<<<cdiv(n, 256), 256, 0, ds4cu_s>>>(x, n_tok, nh, width, n_rot, tab, pos0, inverse);
+}
+
+static __global__ void k_fp8(float *x, int rows, int width, int nblk) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (int64_t)rows * nblk) return;
+    d_fp8_block(x + (i / nblk) * width + (i % nblk) * 64);
+}
+
+extern "C" void ds4cu_fp8_kv(float *x, int rows, int width, int n_nope) {
+    e4m3_init();
+    const int nblk = (n_nope + 63) / 64;
+    if (rows > 0 && nblk > 0) k_fp8<<<cdiv((int64_t)rows * nblk, 64), 64, 0, ds4cu_s>>>(x, rows, width, nblk);
+}
+
+static __global__ void k_iqat(float *x) {
+    __shared__ float s[128];
+    float *r = x + (int64_t)blockIdx.x * 128;
+    s[threadIdx.x] = r[threadIdx.x];
+    __syncthreads();
+    d_iqat_block(s);
+    r[threadIdx.x] = s[threadIdx.x];
+}
+
+extern "C" void ds4cu_iqat(float *x, int rows) {
+    if (rows > 0) k_iqat<<<rows, 128, 0, ds4cu_s>>>(x);
+}
+
+
+/* ---------------- simple elementwise ---------------- */
+static __global__ void k_scale(float *x, size_t n, float s) {
+    const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) x[i] = x[i] * s;
+}
+extern "C" void ds4cu_scale(float *x, size_t n, float s) {
+    if (n) k_scale<<<cdiv((int64_t)n, 256), 256, 0, ds4cu_s>>>(x, n, s);
+}
+
+static __global__ void k_add(float *y, const float *a, const float *b, size_t n) {
+    const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) y[i] = a[i] + b[i];
+}
+extern "C" void ds4cu_add(float *y, const float *a, const float *b, size_t n) {
+    if (n) k_add<<<cdiv((int64_t)n, 256), 256, 0, ds4cu_s>>>(y, a, b, n);
+}
+
+static __global__ void k_embed(const uint16_t *emb, const int32_t *tokens, int n, int E, int HC, float *X) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (int64_t)n * E) return;
+    const int64_t t = i / E, d = i % E;
+    const float v = d_f16(emb[(int64_t)tokens[t] * E + d]);
+    for (int h = 0; h < HC; h++) X[(t * HC + h) * E + d] = v;
+}
+extern "C" void ds4cu_embed(const uint16_t *emb, const int32_t *tokens, int n, int E, int HC, float *X) {
+    if (n > 0) k_embed<<<cdiv((int64_t)n * E, 256), 256, 0, ds4cu_s>>>(emb, tokens, n, E, HC, X);
+}
+
+/* ---------------- hyper-connections ---------------- */
+static __global__ void k_hc_mix(const float *mixv, const float *scale, const float *base, int n, int HC, int iters,
+                                float eps, float *pre_o, float *post_o, float *comb_o) {
+    const int t = blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= n) return;
+    const int M = 2 * HC + HC * HC;
+    const float *mix = mixv + (int64_t)t * M;
+    float *pre = pre_o + (int64_t)t * HC, *post = post_o + (int64_t)t * HC, *C = comb_o + (int64_t)t * HC * HC;
+    for (int i = 0; i < HC; i++) {
+        pre[i] = 1.0f / (1.0f + d_expf(-(mix[i] * scale[0] + base[i]))) + eps;
+        post[i] = 2.0f / (1.0f + d_expf(-(mix[HC + i] * scale[1] + base[HC + i])));
+    }
+    for (int r = 0; r < HC; r++) {
+        float z[16], mx = -INFINITY, sum = 0.0f;
+        for (int k = 0; k < HC; k++) {
+            z[k] = mix[2 * HC + HC * r + k] * scale[2] + base[2 * HC + HC * r + k];
+            if (z[k] > mx) mx = z[k];
+        }
+        for (int k = 0; k < HC; k++) { z[k] = d_expf(z[k] - mx); sum += z[k]; }
+        const float inv = 1.0f / sum;
+        for (int k = 0; k < HC; k++) C[HC * r + k] = z[k] * inv + eps;
+    }
+    for (int it = 0; it < iters; it++) {
+        if (it > 0)
+            for (int r = 0; r < HC; r++) {
+                float sum = 0.0f;
+                for (int k = 0; k < HC; k++) sum += C[HC * r + k];
+                const float inv = 1.0f / (sum + eps);
+                for (int k = 0; k < HC; k++) C[HC * r + k] *= inv;
+            }
+        for (int k = 0; k < HC; k++) {
+            float sum = 0.0f;
+            for (int r = 0; r < HC; r++) sum += C[HC * r + k];
+            const float inv = 1.0f / (sum + eps);
+            for (int r = 0; r < HC; r++) C[HC * r + k] *= inv;
+        }
+    }
+}
+extern "C" void ds4cu_hc_mix(const float *mix, const float *scale, const float *base, int n, int HC, int iters,
+                             float eps, float *pre, float *post, float *comb) {
+    if (n > 0) k_hc_mix<<<cdiv(n, 64), 64, 0, ds4cu_s>>>(mix, scale, base, n, HC, iters, eps, pre, post, comb);
+}
+
+static __global__ void k_hc_reduce(const float *X, const float *pre, int n, int HC, int E, float *a) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (int64_t)n * E) return;
+    const int64_t t = i / E, d = i % E;
+    const float *x = X + t * HC * E + d, *p = pre + t * HC;
+    float acc = 0.0f;
+    for (int h = 0; h < HC; h++) acc += x[(int64_t)h * E] * p[h];
+    a[i] = acc;
+}
+extern "C" void ds4cu_hc_reduce(const float *X, const float *pre, int n, int HC, int E, float *a) {
+    if (n > 0) k_hc_reduce<<<cdiv((int64_t)n * E, 256), 256, 0, ds4cu_s>>>(X, pre, n, HC, E, a);
+}
+
+static __global__ void k_hc_post(const float *X, const float *F, const float *post, const float *comb, int n, int HC,
+                                 int E, float *Y) {
+    const int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (int64_t)n * HC * E) return;
+    const int64_t d = idx % E, ti = idx / E, i = ti % HC, t = ti / HC;
+    const float *x = X + t * HC * E + d, *C = comb + t * HC * HC;
+    float v = post[t * HC + i] * F[t * E + d];
+    for (int j = 0; j < HC; j++) v += C[HC * j + i] * x[(int64_t)j * E];
+    Y[idx] = v;
+}
+extern "C" void ds4cu_hc_post(const float *X, const float *F, const float *post, const float *comb, int n, int HC,
+                              int E, float *Y) {
+    if (n > 0) k_hc_post<<<cdiv((int64_t)n * HC * E, 256), 256, 0, ds4cu_s>>>(X, F, post, comb, n, HC, E, Y);
+}
+
+static __global__ void k_out_weights(const float *hh, const float *scale, const float *base, int n, int HC, float eps,
+                                     float *w) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n * HC) return;
+    w[i] = d_sigmoid_stable(hh[i] * scale[0] + base[i % HC]) + eps;
+}
+extern "C" void ds4cu_out_weights(const float *hh, const float *scale, const float *base, int n, int HC, float eps,
+                                  float *w) {
+    if (n > 0) k_out_weights<<<cdiv(n * HC, 64), 64, 0, ds4cu_s>>>(hh, scale, base, n, HC, eps, w);
+}
+
+/* ---------------- steering, SwiGLU, expert sum ---------------- */
+static __global__ void k_steer(float *y, const float *v, int E, float scale) {
+    __shared__ float dot_s;
+    float *r = y + (int64_t)blockIdx.x * E;
+    if (threadIdx.x == 0) {
+        float dot = 0.0f;
+        for (int i = 0; i < E; i++) dot += r[i] * v[i];
+        dot_s = dot;
+    }
+    __syncthreads();
+    const float dot = dot_s;
+    for (int i = threadIdx.x; i < E; i += blockDim.x) r[i] = r[i] - scale * dot * v[i];
+}
+extern "C" void ds4cu_steer(float *y, const float *v, int n, int E, float scale) {
+    if (n > 0) k_steer<<<n, 256, 0, ds4cu_s>>>(y, v, E, scale);
+}
+
+static __global__ void k_swiglu(float *g, const float *u, const float *w, int rows, int F, float c) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (int64_t)rows * F) return;
+    float gv = g[i], uv = u[i];
+    if (gv > c) gv = c;
+    uv = uv < -c ? -c : (uv > c ? c : uv);
+    g[i] = w ? d_silu(gv) * uv * w[i / F] : d_silu(gv) * uv;
+}
+extern "C" void ds4cu_swiglu(float *g, const float *u, const float *w, int rows, int F, float clamp) {
+    if (rows > 0) k_swiglu<<<cdiv((int64_t)rows * F, 256), 256, 0, ds4cu_s>>>(g, u, w, rows, F, clamp);
+}
+
+static __global__ void k_moe_sum(const float *dout, int n, int K, int E, float *moe) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (int64_t)n * E) return;
+    const int64_t t = i / E, d = i % E;
+    float acc = 0.0f;
+    for (int k = 0; k < K; k++) acc += dout[(t * K + k) * E + d];
+    moe[i] = acc;
+}
+extern "C" void ds4cu_moe_sum(const float *dout, int n, int K, int E, float *moe) {
+    if (n > 0) k_moe_sum<<<cdiv((int64_t)n * E, 256), 256, 0, ds4cu_s>>>(dout, n, K, E, moe);
+}
+
+/* ---------------- routing (ds4_route), one thread per token ---------------- */
+#define ROUTE_MAX 256
+static __global__ void k_route(const float *lgv, int n, int X, int K, const int32_t *tokens, const int32_t *tid2eid,
+                               const float *bias, int norm, float escale, int32_t *sel_o, float *w_o) {
+    const int t = blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= n) return;
+    const float *lg = lgv + (int64_t)t * X;
+    int32_t *sel = sel_o + (int64_t)t * K;
+    float *w = w_o + (int64_t)t * K;
+    float prob[ROUTE_MAX];
+    for (int e = 0; e < X; e++) {
+        const float z = lg[e];
+        const float sp = z > 20.0f ? z : (z < -20.0f ? d_expf(z) : d_log1pf(d_expf(z)));
+        prob[e] = sqrtf(sp);
+    }
+    if (tid2eid) {
+        for (int k = 0; k < K; k++) sel[k] = tid2eid[(int64_t)tokens[t] * K + k];
+    } else {
+        uint32_t taken[ROUTE_MAX / 32];
+        for (int i = 0; i < ROUTE_MAX / 32; i++) taken[i] = 0;
+        for (int k = 0; k < K; k++) {
+            int best = -1;
+            float bs = 0.0f;
+            for (int e = 0; e < X; e++) {
+                if (taken[e >> 5] >> (e & 31) & 1) continue;
+                const float s = bias ? prob[e] + bias[e] : prob[e];
+                if (best < 0 || s > bs) { best = e; bs = s; }
+            }
+            taken[best >> 5] |= 1u << (best & 31);
+            sel[k] = best;
+        }
+    }
+    float sum = 0.0f;
+    for (int k = 0; k < K; k++) {
+        w[k] = prob[sel[k]];
+        sum += w[k];
+    }
+    if (norm) {
+        const float Z = sum > 6.103515625e-5f ? sum : 6.103515625e-5f;
+        for (int k = 0; k < K; k++) w[k] = w[k] / Z * escale;
+    } else {
+        for (int k = 0; k < K; k++) w[k] = w[k] * escale;
+    }
+}
+extern "C" void ds4cu_route(const float *lg, int n, int X, int K, const int32_t *tokens, const int32_t *tid2eid,
+                            const float *bias, int norm, float scale, int32_t *sel, float *w) {
+    if (n > 0) k_route<<<cdiv(n, 32), 32, 0, ds4cu_s>>>(lg, n, X, K, tokens, tid2eid, bias, norm, scale, sel, w);
+}

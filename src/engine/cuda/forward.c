@@ -1,0 +1,317 @@
+/* forward.c - the CUDA backend's forward pass: cpu/forward.c step for step,
+ * with every step a kernel of cuda/ops.h on one stream. Layer-major over a
+ * batch of up to BATCH tokens; the cache-reading part runs token by token in
+ * position order (as cpu/attention.c), so prefill and decode agree.
+ *
+ * RoPE cos/sin come from host tables computed with the CPU's own
+ * ds4_rope_cs (glibc sinf/cosf), uploaded as positions are first reached. */
+#ifdef DS4_HAVE_CUDA
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/cuda/cuda.h"
+#include "engine/cuda/ops.h"
+#include "quant/quant.h"
+
+#define BATCH 256
+
+void ds4_cuda_scratch_free(cu_scratch *sc) {
+    float *f[] = {sc->X, sc->X2, sc->a, sc->xn, sc->fo, sc->pre, sc->post, sc->comb, sc->u, sc->mix, sc->qa,
+                  sc->qr, sc->q, sc->o, sc->kvr, sc->kvv, sc->lo, sc->cmp_kv, sc->cmp_gate, sc->icmp_kv,
+                  sc->icmp_gate, sc->qI, sc->wI, sc->moe, sc->shg, sc->shu, sc->lg, sc->w, sc->g, sc->up, sc->dout,
+                  sc->hh, sc->ow, sc->y, sc->yn, sc->logits};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) ds4cu_free(f[i]);
+    ds4cu_free(sc->sel);
+    ds4cu_free(sc->tokens);
+    ds4cu_free(sc->xq);
+    ds4cu_free(sc->xqK);
+    ds4cu_free(sc->mqK);
+    memset(sc, 0, sizeof *sc);
+}
+
+static int scratch_init(cu_scratch *sc, const ds4_config *c, int n) {
+    const size_t N = (size_t)n, E = c->n_embd, HC = c->n_hc, D = c->head_dim, H = c->n_head, K = c->n_expert_used;
+    const size_t P = N * K, F = c->ff_exp, M = 2 * HC + HC * HC;
+    float **f[] = {&sc->X, &sc->X2, &sc->a, &sc->xn, &sc->fo, &sc->pre, &sc->post, &sc->comb, &sc->u, &sc->mix,
+                   &sc->qa, &sc->qr, &sc->q, &sc->o, &sc->kvr, &sc->kvv, &sc->lo, &sc->cmp_kv, &sc->cmp_gate,
+                   &sc->icmp_kv, &sc->icmp_gate, &sc->qI, &sc->wI, &sc->moe, &sc->shg, &sc->shu, &sc->lg, &sc->w,
+                   &sc->g, &sc->up, &sc->dout, &sc->hh, &sc->ow, &sc->y, &sc->yn, &sc->logits};
+    const size_t sz[] = {N * HC * E, N * HC * E, N * E, N * E, N * E, N * HC, N * HC * HC, N * HC * E, N * M,
+                         N * c->q_lora, N * c->q_lora, N * H * D, N * H * D, N * D, N * D,
+                         N * c->o_groups * c->o_lora, N * 2 * D, N * 2 * D, N * 2 * c->idx_head_dim,
+                         N * 2 * c->idx_head_dim, N * c->idx_head * c->idx_head_dim, N * c->idx_head, N * E, N * F,
+                         N * F, N * c->n_expert, P, P * F, P * F, P * E, N * HC, N * HC, N * E, N * E,
+                         N * c->n_vocab};
+    memset(sc, 0, sizeof *sc);
+    for (size_t i = 0; i < sizeof sz / sizeof sz[0]; i++)
+        if (!(*f[i] = ds4cu_malloc(sizeof(float) * (sz[i] ? sz[i] : 1)))) return -1;
+    size_t wmax = H * D;
+    const size_t others[] = {E, HC * E, c->q_lora, F, (size_t)c->o_groups * c->o_lora};
+    for (size_t i = 0; i < 5; i++) if (others[i] > wmax) wmax = others[i];
+    if (!(sc->sel = ds4cu_malloc(sizeof(int32_t) * P)) || !(sc->tokens = ds4cu_malloc(sizeof(int32_t) * N)) ||
+        !(sc->xq = ds4cu_malloc(sizeof(ds4_act_q8_0) * N * (wmax / 32 + 1))) ||
+        !(sc->xqK = ds4cu_malloc(sizeof(ds4_block_q8_K) * N * (E / 256 + 1))) ||
+        !(sc->mqK = ds4cu_malloc(sizeof(ds4_block_q8_K) * P * (F / 256 + 1))))
+        return -1;
+    sc->cap = n;
+    return 0;
+}
+
+/* Cos/sin rows for positions [have, upto) of both RoPE kinds. */
+static int rope_ensure(ds4_session *ss, int upto) {
+    cu_session *cs = cu_s(ss);
+    const ds4_model *m = ss->m;
+    const int nr = (int)m->cfg.n_rot;
+    if (upto <= cs->rope_have) return 0;
+    const int from = cs->rope_have, cnt = upto - from;
+    float *h = malloc(sizeof(float) * (size_t)cnt * nr);
+    if (!h) return -1;
+    const ds4_rope *ropes[2] = {&m->rope_dense, &m->rope_comp};
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < cnt; i++) ds4_rope_cs(ropes[k], from + i, h + (size_t)i * nr, h + (size_t)i * nr + nr / 2);
+        if (ds4cu_h2d(cs->rope[k] + (size_t)from * nr, h, sizeof(float) * (size_t)cnt * nr)) { free(h); return -1; }
+    }
+    free(h);
+    cs->rope_have = upto;
+    return 0;
+}
+
+/* y = W·x for a batch, activation handling per weight type (cpu/matmul.c). */
+static void mm(const ds4_model *m, cu_scratch *sc, const ds4_wt *W, const float *x, int n, int groups, float *y) {
+    const int64_t in = (int64_t)W->ne[0], out = (int64_t)W->ne[1];
+    const void *w = cu_w(m, W);
+    if (W->type == DS4_TYPE_Q8_0) {
+        ds4cu_quant_q8_0(x, sc->xq, n, in * groups);
+        ds4cu_matvec_q8_0(w, W->row_bytes, in, out, groups, sc->xq, n, y);
+    } else if (W->type == DS4_TYPE_F16) {
+        ds4cu_matvec_f16(w, W->row_bytes, in, out, groups, x, n, y, m->exact);
+    } else {
+        ds4cu_matvec_f32(w, W->row_bytes, in, out, groups, x, n, y);
+    }
+}
+
+static void hc_pre(const ds4_model *m, cu_scratch *sc, const ds4_wt *fn, const ds4_wt *scale, const ds4_wt *base,
+                   int n) {
+    const ds4_config *c = &m->cfg;
+    const int HC = (int)c->n_hc, E = (int)c->n_embd;
+    ds4cu_rmsnorm(sc->X, NULL, sc->u, n, HC * E, c->rms_eps);
+    mm(m, sc, fn, sc->u, n, 1, sc->mix);
+    ds4cu_hc_mix(sc->mix, cu_w(m, scale), cu_w(m, base), n, HC, (int)c->sinkhorn_iter, c->hc_eps, sc->pre, sc->post,
+                 sc->comb);
+    ds4cu_hc_reduce(sc->X, sc->pre, n, HC, E, sc->a);
+}
+
+static void hc_post(const ds4_config *c, cu_scratch *sc, int n) {
+    ds4cu_hc_post(sc->X, sc->fo, sc->post, sc->comb, n, (int)c->n_hc, (int)c->n_embd, sc->X2);
+    float *t = sc->X;
+    sc->X = sc->X2;
+    sc->X2 = t;
+}
+
+static void steer(ds4_model *m, uint32_t il, float scale, float *y, int n) {
+    if (scale == 0.0f || !m->steer) return;
+    ds4cu_steer(y, cu_m(m)->steer + (size_t)il * m->cfg.n_embd, n, (int)m->cfg.n_embd, scale);
+}
+
+static void attention_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n, int64_t pos0) {
+    const ds4_model *m = ss->m;
+    const ds4_config *c = &m->cfg;
+    const ds4_layer_weights *L = &m->w.layer[il];
+    cu_session *cs = cu_s(ss);
+    cu_layer *kv = &cs->kv[il];
+    const int E = (int)c->n_embd, D = (int)c->head_dim, H = (int)c->n_head, nr = (int)c->n_rot;
+    const uint32_t r = c->compress_ratio[il];
+    const float *tab = cs->rope[r ? 1 : 0];
+
+    ds4cu_rmsnorm(sc->a, cu_w(m, &L->attn_norm), sc->xn, n, E, c->rms_eps);
+    mm(m, sc, &L->q_a, sc->xn, n, 1, sc->qa);
+    ds4cu_rmsnorm(sc->qa, cu_w(m, &L->q_a_norm), sc->qr, n, (int)c->q_lora, c->rms_eps);
+    mm(m, sc, &L->q_b, sc->qr, n, 1, sc->q);
+    ds4cu_rmsnorm(sc->q, NULL, sc->q, n * H, D, c->rms_eps);
+    mm(m, sc, &L->kv, sc->xn, n, 1, sc->kvr);
+    ds4cu_rmsnorm(sc->kvr, cu_w(m, &L->kv_norm), sc->kvv, n, D, c->rms_eps);
+    ds4cu_rope(sc->q, n, H, D, nr, tab, pos0, 0);
+    ds4cu_rope(sc->kvv, n, 1, D, nr, tab, pos0, 0);
+    ds4cu_fp8_kv(sc->kvv, n, D, D - nr);
+    const int IH = (int)c->idx_head, ID = (int)c->idx_head_dim;
+    if (r) {
+        mm(m, sc, &L->cmp_kv, sc->xn, n, 1, sc->cmp_kv);
+        mm(m, sc, &L->cmp_gate, sc->xn, n, 1, sc->cmp_gate);
+    }
+    if (r == 4) {
+        mm(m, sc, &L->icmp_kv, sc->xn, n, 1, sc->icmp_kv);
+        mm(m, sc, &L->icmp_gate, sc->xn, n, 1, sc->icmp_gate);
+        mm(m, sc, &L->idx_q_b, sc->qr, n, 1, sc->qI);
+        mm(m, sc, &L->idx_proj, sc->xn, n, 1, sc->wI);
+        ds4cu_rope(sc->qI, n, IH, ID, nr, tab, pos0, 0);
+        ds4cu_iqat(sc->qI, n * IH);
+        ds4cu_scale(sc->wI, (size_t)n * IH, 1.0f / sqrtf((float)(ID * IH)));
+    }
+    const float scale = 1.0f / sqrtf((float)D);
+    const int Wc = (int)ds4_cmp_lanes(r ? r : 1) * D, Wi = 2 * ID;
+    for (int t = 0; t < n; t++) {
+        const int64_t p = pos0 + t;
+        ds4cu_raw_append(kv->raw + (size_t)(p % cs->raw_cap) * D, sc->kvv + (size_t)t * D, D);
+        const int emit = r && (p + 1) % r == 0;
+        const float *cs_first = tab + (size_t)(emit ? p + 1 - r : 0) * nr;
+        if (r) {
+            ds4cu_compressor(kv->cmp_sv, kv->cmp_sk, sc->cmp_kv + (size_t)t * Wc, sc->cmp_gate + (size_t)t * Wc,
+                             cu_w(m, &L->cmp_ape), (int)r, D, p, emit, cu_w(m, &L->cmp_norm), c->rms_eps, cs_first, nr,
+                             0, kv->comp + (size_t)kv->n_comp * D);
+            if (emit) kv->n_comp++;
+        }
+        if (r == 4) {
+            ds4cu_compressor(kv->icmp_sv, kv->icmp_sk, sc->icmp_kv + (size_t)t * Wi, sc->icmp_gate + (size_t)t * Wi,
+                             cu_w(m, &L->icmp_ape), 4, ID, p, emit, cu_w(m, &L->icmp_norm), c->rms_eps, cs_first, nr, 1,
+                             kv->idx + (size_t)kv->n_idx * ID);
+            if (emit) kv->n_idx++;
+        }
+        const int n_raw = (int)(p + 1 < (int64_t)c->swa ? p + 1 : c->swa);
+        int n_sel = r ? (int)kv->n_comp : 0;
+        const int32_t *sel = NULL;
+        if (r == 4 && kv->n_comp > c->idx_top_k) {
+            ds4cu_indexer_select(kv->idx, (int)kv->n_comp, sc->qI + (size_t)t * IH * ID, sc->wI + (size_t)t * IH, IH,
+                                 ID, (int)c->idx_top_k, cs->isc, cs->iflag, cs->isel);
+            n_sel = (int)c->idx_top_k;
+            sel = cs->isel;
+        }
+        ds4cu_attention(sc->q + (size_t)t * H * D, sc->o + (size_t)t * H * D, kv->raw, (int)cs->raw_cap, p, n_raw,
+                        kv->comp, sel, n_sel, cu_w(m, &L->sinks), H, D, scale);
+    }
+    ds4cu_rope(sc->o, n, H, D, nr, tab, pos0, 1);
+    mm(m, sc, &L->out_a, sc->o, n, (int)c->o_groups, sc->lo);
+    mm(m, sc, &L->out_b, sc->lo, n, 1, sc->fo);
+}
+
+static void ffn_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n) {
+    const ds4_model *m = ss->m;
+    const ds4_config *c = &m->cfg;
+    const ds4_layer_weights *L = &m->w.layer[il];
+    const int E = (int)c->n_embd, F = (int)c->ff_exp, K = (int)c->n_expert_used, X = (int)c->n_expert;
+    const float clampv = c->swiglu_clamp[il];
+    float *xf = sc->xn;
+    ds4cu_rmsnorm(sc->a, cu_w(m, &L->ffn_norm), xf, n, E, c->rms_eps);
+
+    /* routed experts (cpu/moe.c) */
+    const int pairs = n * K;
+    mm(m, sc, &L->gate_inp, xf, n, 1, sc->lg);
+    const int hash = ds4_is_hash_layer(c, il);
+    ds4cu_route(sc->lg, n, X, K, sc->tokens, hash ? cu_w(m, &L->tid2eid) : NULL,
+                (!hash && L->exp_bias.data) ? cu_w(m, &L->exp_bias) : NULL, c->expert_norm, c->expert_scale, sc->sel,
+                sc->w);
+    ds4cu_quant_q8_K(xf, sc->xqK, n, E);
+    ds4cu_matvec_experts(L->gate_exps.type, cu_w(m, &L->gate_exps), L->gate_exps.row_bytes, E, F, sc->sel, pairs, K,
+                         sc->xqK, sc->g);
+    ds4cu_matvec_experts(L->up_exps.type, cu_w(m, &L->up_exps), L->up_exps.row_bytes, E, F, sc->sel, pairs, K,
+                         sc->xqK, sc->up);
+    ds4cu_swiglu(sc->g, sc->up, sc->w, pairs, F, clampv);
+    ds4cu_quant_q8_K(sc->g, sc->mqK, pairs, F);
+    ds4cu_matvec_experts(L->down_exps.type, cu_w(m, &L->down_exps), L->down_exps.row_bytes, F, E, sc->sel, pairs, 1,
+                         sc->mqK, sc->dout);
+    ds4cu_moe_sum(sc->dout, n, K, E, sc->moe);
+
+    /* shared expert: one Q8_0 quantization of xf serves gate and up */
+    ds4cu_quant_q8_0(xf, sc->xq, n, E);
+    ds4cu_matvec_q8_0(cu_w(m, &L->gate_sh), L->gate_sh.row_bytes, E, F, 1, sc->xq, n, sc->shg);
+    ds4cu_matvec_q8_0(cu_w(m, &L->up_sh), L->up_sh.row_bytes, E, F, 1, sc->xq, n, sc->shu);
+    ds4cu_swiglu(sc->shg, sc->shu, NULL, n, F, clampv);
+    mm(m, sc, &L->down_sh, sc->shg, n, 1, sc->fo);
+    ds4cu_add(sc->fo, sc->moe, sc->fo, (size_t)n * E);
+}
+
+/* §4.8 for rows [t0, t0+rows) of the batch; logits land in sc->logits. */
+static void output_head(const ds4_model *m, cu_scratch *sc, int t0, int rows) {
+    const ds4_config *c = &m->cfg;
+    const int HC = (int)c->n_hc, E = (int)c->n_embd;
+    const float *X = sc->X + (size_t)t0 * HC * E;
+    ds4cu_rmsnorm(X, NULL, sc->u, rows, HC * E, c->rms_eps);
+    mm(m, sc, &m->w.out_hc_fn, sc->u, rows, 1, sc->hh);
+    ds4cu_out_weights(sc->hh, cu_w(m, &m->w.out_hc_scale), cu_w(m, &m->w.out_hc_base), rows, HC, c->hc_eps, sc->ow);
+    ds4cu_hc_reduce(X, sc->ow, rows, HC, E, sc->y);
+    ds4cu_rmsnorm(sc->y, cu_w(m, &m->w.out_norm), sc->yn, rows, E, c->rms_eps);
+    mm(m, sc, &m->w.output, sc->yn, rows, 1, sc->logits);
+}
+
+static void canonical_frontiers(ds4_session *ss, int n_after) {
+    const ds4_config *c = &ss->m->cfg;
+    for (uint32_t il = 0; il < c->n_layer; il++) {
+        const uint32_t r = c->compress_ratio[il];
+        if (!r) continue;
+        cu_layer *kv = &cu_s(ss)->kv[il];
+        const uint32_t s = (uint32_t)(n_after % (int)r), first = r == 4 ? 4 + s : s, rows = r == 4 ? 8 : r;
+        ds4cu_frontier_reset(kv->cmp_sv, kv->cmp_sk, (int)first, (int)rows, (int)(ds4_cmp_lanes(r) * c->head_dim));
+        if (r == 4) ds4cu_frontier_reset(kv->icmp_sv, kv->icmp_sk, (int)first, 8, (int)(2 * c->idx_head_dim));
+    }
+}
+
+static int upload_steer(ds4_model *m) {
+    cu_model *cm = cu_m(m);
+    if (!m->steer || cm->steer_src == m->steer) return 0;
+    const size_t n = (size_t)m->cfg.n_layer * m->cfg.n_embd;
+    ds4cu_free(cm->steer);
+    cm->steer_src = NULL;
+    if (!(cm->steer = ds4cu_malloc(sizeof(float) * n))) return -1;
+    if (ds4cu_h2d(cm->steer, m->steer, sizeof(float) * n)) return -1;
+    cm->steer_src = m->steer;
+    return 0;
+}
+
+static int forward_batch(ds4_session *ss, const int32_t *tokens, int n, int64_t pos0, float *logits_all, int last) {
+    ds4_model *m = ss->m;
+    const ds4_config *c = &m->cfg;
+    cu_scratch *sc = &cu_s(ss)->s;
+    if (ds4cu_h2d(sc->tokens, tokens, sizeof(int32_t) * (size_t)n)) return -1;
+    ds4cu_embed(cu_w(m, &m->w.embd), sc->tokens, n, (int)c->n_embd, (int)c->n_hc, sc->X);
+    for (uint32_t il = 0; il < c->n_layer; il++) {
+        const ds4_layer_weights *L = &m->w.layer[il];
+        hc_pre(m, sc, &L->hc_attn_fn, &L->hc_attn_scale, &L->hc_attn_base, n);
+        attention_layer(ss, il, sc, n, pos0);
+        steer(m, il, ss->steer_attn, sc->fo, n);
+        hc_post(c, sc, n);
+        hc_pre(m, sc, &L->hc_ffn_fn, &L->hc_ffn_scale, &L->hc_ffn_base, n);
+        ffn_layer(ss, il, sc, n);
+        steer(m, il, ss->steer_ffn, sc->fo, n);
+        hc_post(c, sc, n);
+    }
+    const size_t V = c->n_vocab;
+    if (logits_all) {
+        output_head(m, sc, 0, n);
+        if (ds4cu_d2h(logits_all, sc->logits, sizeof(float) * V * (size_t)n)) return -1;
+        if (last) memcpy(ss->logits, logits_all + (size_t)(n - 1) * V, sizeof(float) * V);
+    } else if (last) {
+        output_head(m, sc, n - 1, 1);
+        if (ds4cu_d2h(ss->logits, sc->logits, sizeof(float) * V)) return -1;
+    }
+    return ds4cu_sync();
+}
+
+int ds4_cuda_forward(ds4_session *ss, const int32_t *tokens, int n, float *logits_all, ds4_err *err) {
+    ds4_model *m = ss->m;
+    const ds4_config *c = &m->cfg;
+    cu_session *cs = cu_s(ss);
+    if (c->n_expert > 256) return ds4_errf(err, "--backend cuda: %u experts: at most 256 supported", c->n_expert);
+    const int want = n < BATCH ? n : BATCH;
+    if (cs->s.cap < want) {
+        ds4_cuda_scratch_free(&cs->s);
+        if (scratch_init(&cs->s, c, want)) {
+            ds4_cuda_scratch_free(&cs->s);
+            return ds4_errf(err, "out of GPU memory for a batch of %d tokens: %s", want, ds4cu_error());
+        }
+    }
+    if (upload_steer(m) || rope_ensure(ss, ss->n + n))
+        return ds4_errf(err, "--backend cuda: uploading tables: %s", ds4cu_error());
+    for (int done = 0; done < n;) {
+        const int len = n - done < cs->s.cap ? n - done : cs->s.cap;
+        if (forward_batch(ss, tokens + done, len, (int64_t)ss->n + done,
+                          logits_all ? logits_all + (size_t)done * c->n_vocab : NULL, done + len == n))
+            return ds4_errf(err, "--backend cuda: forward pass at position %d: %s", ss->n + done, ds4cu_error());
+        done += len;
+    }
+    canonical_frontiers(ss, ss->n + n);
+    if (ds4cu_sync()) return ds4_errf(err, "--backend cuda: %s", ds4cu_error());
+    return 0;
+}
+#else
+typedef int ds4_cuda_forward_unused;
+#endif

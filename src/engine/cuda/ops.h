@@ -1,0 +1,122 @@
+/* ops.h - the CUDA backend's kernels behind a plain C interface.
+ *
+ * The forward pass (cuda/forward.c) and the op tests (tests/unit/test_cuda_*.c)
+ * are C; every kernel lives in a .cu file and is reached through one of these
+ * launch wrappers. All pointers are device pointers unless named h_*; every
+ * launch goes to the backend's one stream, so calls are ordered. Each wrapper
+ * reproduces one CPU function's evaluation order (named in its comment); where
+ * the GPU cannot (libm transcendentals), ops.md in this directory says why.
+ *
+ * Only compiled with DS4_HAVE_CUDA (the Makefile defines it when nvcc builds
+ * the .cu files). */
+#ifndef DS4_CUDA_OPS_H
+#define DS4_CUDA_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- device, memory, errors (runtime.cu) ---- */
+int ds4cu_device_count(void);                 /* 0 when no usable device or driver */
+int ds4cu_init(void);                         /* select device 0, create the stream; 0 = ok */
+const char *ds4cu_error(void);                /* last CUDA error text ("" if none) and clears it */
+int ds4cu_check(void);                        /* 0 if no launch/runtime error is pending */
+void *ds4cu_malloc(size_t n);                 /* NULL on failure */
+void ds4cu_free(void *p);
+int ds4cu_h2d(void *d, const void *h, size_t n);
+int ds4cu_d2h(void *h, const void *d, size_t n);
+int ds4cu_d2d(void *d, const void *s, size_t n);
+int ds4cu_memset(void *d, int v, size_t n);
+int ds4cu_sync(void);
+void ds4cu_fill(float *d, float v, size_t n);
+void *ds4cu_stream(void);                     /* the cudaStream_t */
+/* Device name, SM count, memory (for the bench). */
+void ds4cu_device_info(char *name, size_t len, int *sms, size_t *mem);
+/* Device-to-device copy bandwidth in bytes/s over `bytes` (copied `reps` times). */
+double ds4cu_d2d_bandwidth(size_t bytes, int reps);
+
+/* CUDA graphs for the decode step: begin capture on the stream, end and
+ * instantiate (returns an opaque handle), launch, destroy. */
+int ds4cu_graph_begin(void);
+void *ds4cu_graph_end(void);
+int ds4cu_graph_launch(void *g);
+void ds4cu_graph_free(void *g);
+
+/* ---- activation quantization (quant.cu): ds4_quantize_act_q8_0 / ds4_quantize_q8_K per row ---- */
+void ds4cu_quant_q8_0(const float *x, void *xq, int rows, int64_t width);
+void ds4cu_quant_q8_K(const float *x, void *xq, int rows, int64_t width);
+
+/* ---- mat-vec products (matvec.cu) ----
+ * y[t][r] = W_r · x_t for t < n, r < out; groups as ds4_cpu_matmul (part g of
+ * the rows reads slice g of width `in` of each activation row).
+ * Q8_0: xq = ds4_act_q8_0 rows of groups·in/32 blocks; block-order float sum
+ * exactly as ds4_vec_dot_q8_0_ref. F16: exact=1 sums in index order like
+ * ds4_vec_dot_f16_f32 (one thread per output), exact=0 reassociates (warp). */
+void ds4cu_matvec_q8_0(const void *W, size_t row_bytes, int64_t in, int64_t out, int groups, const void *xq, int n,
+                       float *y);
+void ds4cu_matvec_f16(const void *W, size_t row_bytes, int64_t in, int64_t out, int groups, const float *x, int n,
+                      float *y, int exact);
+void ds4cu_matvec_f32(const void *W, size_t row_bytes, int64_t in, int64_t out, int groups, const float *x, int n,
+                      float *y);
+/* Routed experts gathered by index: for pair i < pairs, expert e = sel[i],
+ * rows [0, rows) of matrix e (rows·row_bytes apart), activation q8_K row
+ * i / x_div. type: DS4_TYPE_IQ2_XXS, Q2_K or Q4_K. y: pairs × rows. */
+void ds4cu_matvec_experts(uint32_t type, const void *W, size_t row_bytes, int64_t in, int64_t rows, const int32_t *sel,
+                          int pairs, int x_div, const void *xq, float *y);
+
+/* ---- elementwise and per-row ops (elem.cu) ---- */
+/* ds4_rmsnorm on each of `rows` rows of width n (w may be NULL). */
+void ds4cu_rmsnorm(const float *x, const float *w, float *y, int rows, int n, float eps);
+/* ds4_rope_apply on n_tok tokens × nh heads of `width`; tab holds, per
+ * absolute position, n_rot/2 cosines then n_rot/2 sines (ds4_rope_cs). */
+void ds4cu_rope(float *x, int n_tok, int nh, int width, int n_rot, const float *tab, int64_t pos0, int inverse);
+void ds4cu_fp8_kv(float *x, int rows, int width, int n_nope);    /* ds4_fp8_kv per row */
+void ds4cu_iqat(float *x, int rows);                               /* ds4_iqat per 128-row */
+void ds4cu_scale(float *x, size_t n, float s);                     /* x *= s */
+void ds4cu_add(float *y, const float *a, const float *b, size_t n);/* y = a + b */
+void ds4cu_embed(const uint16_t *emb, const int32_t *tokens, int n, int E, int HC, float *X);
+/* hc_pre's scalar part per token: pre, post, Sinkhorn comb (forward.c order). */
+void ds4cu_hc_mix(const float *mix, const float *scale, const float *base, int n, int HC, int iters, float eps,
+                  float *pre, float *post, float *comb);
+/* a[t][d] = Σ_h X[t][h][d]·pre[t][h], h in order. */
+void ds4cu_hc_reduce(const float *X, const float *pre, int n, int HC, int E, float *a);
+/* Y[t][i][d] = post[i]·F[d] + Σ_j C[j·HC+i]·X[j][d]. */
+void ds4cu_hc_post(const float *X, const float *F, const float *post, const float *comb, int n, int HC, int E, float *Y);
+/* Output-head stream weights: w = sigmoid_stable(hh·scale + base) + eps. */
+void ds4cu_out_weights(const float *hh, const float *scale, const float *base, int n, int HC, float eps, float *w);
+void ds4cu_steer(float *y, const float *v, int n, int E, float scale);
+/* g = silu(min(g,c))·clamp(u,±c) [·w[row / 1]] over rows × F. w may be NULL. */
+void ds4cu_swiglu(float *g, const float *u, const float *w, int rows, int F, float clamp);
+/* moe[t][d] = Σ_k dout[t·K+k][d], k in order. */
+void ds4cu_moe_sum(const float *dout, int n, int K, int E, float *moe);
+/* ds4_route per token (bias / tid2eid may be NULL). */
+void ds4cu_route(const float *lg, int n, int X, int K, const int32_t *tokens, const int32_t *tid2eid,
+                 const float *bias, int norm, float scale, int32_t *sel, float *w);
+
+/* ---- attention state machines and attention (attn.cu) ---- */
+/* raw row <- f16r(kv) */
+void ds4cu_raw_append(float *raw_row, const float *kv, int D);
+/* One compressor step of attention.c (compressor_step + finish_row). emit:
+ * whether (p+1) % r == 0; cs: rope row (cos, sin) of the window's first
+ * position; dst: the new row (used when emit). */
+void ds4cu_compressor(float *SV, float *SK, const float *v, const float *g, const uint16_t *ape, int r, int w,
+                      int64_t p, int emit, const float *norm_w, float eps, const float *cs, int n_rot, int indexer,
+                      float *dst);
+/* Frontier rows [row0, rows) back to (0, -1e30). */
+void ds4cu_frontier_reset(float *SV, float *SK, int row0, int rows, int Wc);
+/* Indexer scores of n_comp rows (attention.c indexer_select order), then the
+ * top k (ties: lower index) written ascending into sel. scratch: n_comp ints. */
+void ds4cu_indexer_select(const float *idx, int n_comp, const float *qI, const float *wI, int IH, int ID, int k,
+                          float *scores, int32_t *flags, int32_t *sel);
+/* Sink attention of one token (heads_range): rows = the n_raw newest raw rows
+ * ending at position p, then comp rows (sel[i] when sel, else i < n_sel). */
+void ds4cu_attention(const float *q, float *o, const float *raw, int raw_cap, int64_t p, int n_raw, const float *comp,
+                     const int32_t *sel, int n_sel, const float *sinks, int H, int D, float scale);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,119 @@
+/* runtime.cu - device selection, the one stream every launch uses, memory,
+ * error reporting, CUDA graphs and the copy-bandwidth probe of the bench. */
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/cuda/common.cuh"
+
+cudaStream_t ds4cu_s;
+static char last_err[256];
+
+static int note(cudaError_t e) {
+    if (e == cudaSuccess) return 0;
+    snprintf(last_err, sizeof last_err, "%s", cudaGetErrorString(e));
+    return -1;
+}
+
+extern "C" int ds4cu_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) { cudaGetLastError(); return 0; }
+    return n;
+}
+
+extern "C" int ds4cu_init(void) {
+    if (ds4cu_s) return 0;
+    if (ds4cu_device_count() <= 0) { snprintf(last_err, sizeof last_err, "no CUDA device"); return -1; }
+    if (note(cudaSetDevice(0))) return -1;
+    return note(cudaStreamCreateWithFlags(&ds4cu_s, cudaStreamNonBlocking));
+}
+
+extern "C" const char *ds4cu_error(void) {
+    static char out[256];
+    snprintf(out, sizeof out, "%s", last_err);
+    last_err[0] = 0;
+    return out;
+}
+
+extern "C" int ds4cu_check(void) { return note(cudaGetLastError()); }
+
+extern "C" void *ds4cu_malloc(size_t n) {
+    void *p = NULL;
+    if (note(cudaMalloc(&p, n ? n : 1))) return NULL;
+    return p;
+}
+extern "C" void ds4cu_free(void *p) { if (p) cudaFree(p); }
+extern "C" int ds4cu_h2d(void *d, const void *h, size_t n) {
+    if (!n) return 0;
+    if (note(cudaMemcpyAsync(d, h, n, cudaMemcpyHostToDevice, ds4cu_s))) return -1;
+    return note(cudaStreamSynchronize(ds4cu_s));
+}
+extern "C" int ds4cu_d2h(void *h, const void *d, size_t n) {
+    if (!n) return 0;
+    if (note(cudaMemcpyAsync(h, d, n, cudaMemcpyDeviceToHost, ds4cu_s))) return -1;
+    return note(cudaStreamSynchronize(ds4cu_s));
+}
+extern "C" int ds4cu_d2d(void *d, const void *s, size_t n) {
+    if (!n) return 0;
+    return note(cudaMemcpyAsync(d, s, n, cudaMemcpyDeviceToDevice, ds4cu_s));
+}
+extern "C" int ds4cu_memset(void *d, int v, size_t n) { return n ? note(cudaMemsetAsync(d, v, n, ds4cu_s)) : 0; }
+extern "C" int ds4cu_sync(void) {
+    if (note(cudaGetLastError())) return -1;
+    return note(cudaStreamSynchronize(ds4cu_s));
+}
+extern "C" void *ds4cu_stream(void) { return (void *)ds4cu_s; }
+
+static __global__ void k_fill(float *d, float v, size_t n) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) d[i] = v;
+}
+extern "C" void ds4cu_fill(float *d, float v, size_t n) {
+    if (n) k_fill<<<cdiv((int64_t)n, 256), 256, 0, ds4cu_s>>>(d, v, n);
+}
+
+extern "C" void ds4cu_device_info(char *name, size_t len, int *sms, size_t *mem) {
+    cudaDeviceProp p;
+    if (cudaGetDeviceProperties(&p, 0) != cudaSuccess) { snprintf(name, len, "?"); *sms = 0; *mem = 0; return; }
+    snprintf(name, len, "%s", p.name);
+    *sms = p.multiProcessorCount;
+    *mem = p.totalGlobalMem;
+}
+
+extern "C" double ds4cu_d2d_bandwidth(size_t bytes, int reps) {
+    void *a = ds4cu_malloc(bytes), *b = ds4cu_malloc(bytes);
+    double bw = 0;
+    if (a && b) {
+        cudaEvent_t e0, e1;
+        cudaEventCreate(&e0);
+        cudaEventCreate(&e1);
+        cudaMemsetAsync(a, 1, bytes, ds4cu_s);
+        cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, ds4cu_s); /* warm-up */
+        cudaEventRecord(e0, ds4cu_s);
+        for (int i = 0; i < reps; i++) cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, ds4cu_s);
+        cudaEventRecord(e1, ds4cu_s);
+        cudaEventSynchronize(e1);
+        float ms = 0;
+        cudaEventElapsedTime(&ms, e0, e1);
+        /* a copy reads and writes each byte: count both, as the weights are only read */
+        bw = 2.0 * (double)bytes * reps / (ms / 1e3);
+        cudaEventDestroy(e0);
+        cudaEventDestroy(e1);
+    }
+    ds4cu_free(a);
+    ds4cu_free(b);
+    return bw;
+}
+
+extern "C" int ds4cu_graph_begin(void) {
+    return note(cudaStreamBeginCapture(ds4cu_s, cudaStreamCaptureModeThreadLocal));
+}
+extern "C" void *ds4cu_graph_end(void) {
+    cudaGraph_t g;
+    if (note(cudaStreamEndCapture(ds4cu_s, &g))) return NULL;
+    cudaGraphExec_t ex;
+    if (note(cudaGraphInstantiate(&ex, g, 0))) { cudaGraphDestroy(g); return NULL; }
+    cudaGraphDestroy(g);
+    return (void *)ex;
+}
+extern "C" int ds4cu_graph_launch(void *g) { return note(cudaGraphLaunch((cudaGraphExec_t)g, ds4cu_s)); }
+extern "C" void ds4cu_graph_free(void *g) { if (g) cudaGraphExecDestroy((cudaGraphExec_t)g); }

@@ -1,0 +1,191 @@
+/* test_cuda_golden.c - the oracle goldens (tests/data/oracle) on the CUDA
+ * backend, every case of both tiny models.
+ *
+ * Tolerance: the GPU keeps the CPU's operation order everywhere except libm
+ * (expf/log1pf/log2f are evaluated in double and rounded once; glibc's float
+ * versions are not always correctly rounded) and RMSNorm's double sum (a tree).
+ * A last-bit difference before a quantization step can grow into the
+ * perturbation band the oracle README measured, so each position is held to
+ * that README's rule against its own band from index.json:
+ *   max |d logprob| <= 2·band + 0.05 and KL(gold || gpu) <= 3·band_kl + 1e-3,
+ * and the greedy continuation must match for the case's greedy_agree_prefix
+ * tokens. Independently of the goldens, the GPU must agree with itself bit for
+ * bit: prefill rows = single-token decode rows, chunked prefill = one batch,
+ * and a snapshot round trip changes nothing. Each case prints how many rows
+ * were bit-identical to the CPU's and the largest logit difference.
+ * Without a CUDA device every case prints "skip: no CUDA device" and passes. */
+#include <math.h>
+
+#pragma GCC diagnostic ignored "-Wunused-function" /* harness helpers */
+#include "harness.h"
+
+#ifdef DS4_HAVE_CUDA
+#include <jansson.h>
+
+#include "engine/cuda/ops.h"
+#include "engine/engine.h"
+#include "engine/golden.h"
+
+static int have_gpu(void) {
+    static int state = -1;
+    if (state < 0) state = ds4cu_device_count() > 0;
+    if (!state) printf("skip: no CUDA device\n");
+    return state;
+}
+
+static ds4_model *load(const char *name) {
+    static ds4_model *cache[2];
+    const int i = strcmp(name, "tiny-a") == 0 ? 0 : 1;
+    if (!cache[i]) {
+        char path[256];
+        snprintf(path, sizeof path, "oracle/%s/ds4-synth-%s.gguf", name, name);
+        ds4_err err = {{0}};
+        ds4_model_opts o = {.backend = "cuda"};
+        cache[i] = ds4_model_load(t_data_path(path), &o, &err);
+        if (!cache[i]) T_FAIL("load %s: %s", name, err.msg);
+        snprintf(path, sizeof path, "oracle/%s/steering.f32", name);
+        if (ds4_model_load_steering(cache[i], t_data_path(path), &err)) T_FAIL("steering %s: %s", name, err.msg);
+    }
+    return cache[i];
+}
+
+static json_t *case_entry(const char *id) {
+    static json_t *idx;
+    if (!idx) {
+        json_error_t je;
+        idx = json_load_file(t_data_path("oracle/index.json"), 0, &je);
+        if (!idx) T_FAIL("index.json: %s", je.text);
+    }
+    json_t *cases = json_object_get(idx, "cases"), *c;
+    size_t i;
+    json_array_foreach(cases, i, c) if (!strcmp(json_string_value(json_object_get(c, "id")), id)) return c;
+    T_FAIL("index.json: no case %s", id);
+}
+
+/* max |Δ log-softmax| and KL(a || b) of two logit rows. */
+static void row_stats(const float *a, const float *b, uint32_t V, double *dlp, double *kl, double *dlogit) {
+    double ma = -INFINITY, mb = -INFINITY, sa = 0, sb = 0;
+    for (uint32_t v = 0; v < V; v++) { if (a[v] > ma) ma = a[v]; if (b[v] > mb) mb = b[v]; }
+    for (uint32_t v = 0; v < V; v++) { sa += exp(a[v] - ma); sb += exp(b[v] - mb); }
+    const double la = ma + log(sa), lb = mb + log(sb);
+    *dlp = 0; *kl = 0; *dlogit = 0;
+    for (uint32_t v = 0; v < V; v++) {
+        const double pa = a[v] - la, pb = b[v] - lb;
+        if (fabs(pa - pb) > *dlp) *dlp = fabs(pa - pb);
+        if (fabs((double)a[v] - b[v]) > *dlogit) *dlogit = fabs((double)a[v] - b[v]);
+        *kl += exp(pa) * (pa - pb);
+    }
+}
+
+static void within_band(const char *what, const ds4_golden *ref, const float *gold, const float *got, json_t *pert,
+                        int *exact_rows, double *worst) {
+    json_t *bl = json_object_get(pert, "dlogprob"), *bk = json_object_get(pert, "kl");
+    for (uint32_t r = 0; r < ref->n_pos; r++) {
+        const float *a = gold + (size_t)r * ref->n_vocab, *b = got + (size_t)r * ref->n_vocab;
+        double dlp, kl, dl;
+        row_stats(a, b, ref->n_vocab, &dlp, &kl, &dl);
+        if (dl > *worst) *worst = dl;
+        if (memcmp(a, b, sizeof(float) * ref->n_vocab) == 0) (*exact_rows)++;
+        const double band = json_real_value(json_array_get(bl, r)), band_kl = json_real_value(json_array_get(bk, r));
+        if (!(dlp <= 2 * band + 0.05) || !(kl <= 3 * band_kl + 1e-3))
+            T_FAIL("%s row %u (position %d): max|dlogprob| %.4f (limit %.4f), KL %.5f (limit %.5f)", what, r,
+                   ref->positions[r], dlp, 2 * band + 0.05, kl, 3 * band_kl + 1e-3);
+    }
+}
+
+static void run_case(const char *model, const char *cs, float ffn, float attn) {
+    if (!have_gpu()) return;
+    char id[128], path[256];
+    snprintf(id, sizeof id, "%s/%s", model, cs);
+    snprintf(path, sizeof path, "oracle/%s/cases/%s.golden", model, cs);
+    json_t *pert = json_object_get(case_entry(id), "perturbation");
+    ds4_golden ref, out;
+    ds4_err err = {{0}};
+    if (ds4_golden_read(t_data_path(path), &ref, &err)) T_FAIL("%s", err.msg);
+    ds4_model *m = load(model);
+    ds4_golden_opts o = {.steer_ffn = ffn, .steer_attn = attn};
+    if (ds4_golden_compute(m, &ref, &o, &out, &err)) T_FAIL("%s", err.msg);
+    int exact = 0;
+    double worst = 0;
+    within_band("prefill", &ref, ref.prefill, out.prefill, pert, &exact, &worst);
+    within_band("incremental", &ref, ref.incremental, out.incremental, pert, &exact, &worst);
+    if (memcmp(out.prefill, out.incremental, sizeof(float) * ref.n_pos * ref.n_vocab) != 0)
+        T_FAIL("%s: GPU prefill and decode rows differ", id);
+    const uint32_t agree = (uint32_t)json_integer_value(json_object_get(pert, "greedy_agree_prefix"));
+    uint32_t same = 0;
+    while (same < ref.n_greedy && ref.greedy_tokens[same] == out.greedy_tokens[same]) same++;
+    printf("# %s: %d/%u rows bit-identical to the CPU, max |dlogit| %.3g, greedy %u/%u agree (need %u)\n", id, exact,
+           2 * ref.n_pos, worst, same, ref.n_greedy, agree);
+    if (same < agree) T_FAIL("%s: greedy token %u: got %d expected %d", id, same, out.greedy_tokens[same], ref.greedy_tokens[same]);
+    ds4_golden_free(&ref);
+    ds4_golden_free(&out);
+}
+
+/* Chunked prefill and a snapshot round trip reproduce the one-batch GPU rows exactly. */
+static void run_variant(const char *model, const char *cs, float ffn, float attn, int chunk, int snap) {
+    if (!have_gpu()) return;
+    char path[256];
+    snprintf(path, sizeof path, "oracle/%s/cases/%s.golden", model, cs);
+    ds4_golden ref, one, var;
+    ds4_err err = {{0}};
+    if (ds4_golden_read(t_data_path(path), &ref, &err)) T_FAIL("%s", err.msg);
+    ds4_model *m = load(model);
+    ds4_golden_opts o1 = {.steer_ffn = ffn, .steer_attn = attn, .skip_incremental = 1};
+    ds4_golden_opts o2 = {.chunk = chunk, .snapshot_at = snap, .steer_ffn = ffn, .steer_attn = attn, .skip_incremental = 1};
+    if (ds4_golden_compute(m, &ref, &o1, &one, &err) || ds4_golden_compute(m, &ref, &o2, &var, &err)) T_FAIL("%s", err.msg);
+    for (uint32_t r = 0; r < ref.n_pos; r++)
+        if (memcmp(one.prefill + (size_t)r * ref.n_vocab, var.prefill + (size_t)r * ref.n_vocab, sizeof(float) * ref.n_vocab))
+            T_FAIL("%s/%s chunk %d snapshot %d: row %u differs from the one-batch GPU row", model, cs, chunk, snap, r);
+    for (uint32_t i = 0; i < ref.n_greedy; i++) CHECK_EQ_INT(one.greedy_tokens[i], var.greedy_tokens[i]);
+    ds4_golden_free(&ref);
+    ds4_golden_free(&one);
+    ds4_golden_free(&var);
+}
+
+#define CASE(model, id, cs, ffn, attn) TEST(id) { run_case(model, cs, ffn, attn); }
+CASE("tiny-a", a_c01, "c01_single_bos", 0, 0)
+CASE("tiny-a", a_c02, "c02_short_chat", 0, 0)
+CASE("tiny-a", a_c03, "c03_lt_window", 0, 0)
+CASE("tiny-a", a_c04, "c04_window_edge", 0, 0)
+CASE("tiny-a", a_c05, "c05_all_positions", 0, 0)
+CASE("tiny-a", a_c06, "c06_ratio128_edges", 0, 0)
+CASE("tiny-a", a_c08, "c08_text_chat", 0, 0)
+CASE("tiny-a", a_c09, "c09_longrange_a", 0, 0)
+CASE("tiny-a", a_c10, "c10_longrange_b", 0, 0)
+CASE("tiny-a", a_c11, "c11_random_2100", 0, 0)
+CASE("tiny-a", a_c12, "c12_random_3000", 0, 0)
+CASE("tiny-a", a_c13, "c13_random_4100", 0, 0)
+CASE("tiny-a", a_s01, "s01_ffn_m2_lt_window", -2, 0)
+CASE("tiny-a", a_s02, "s02_attn_p1_lt_window", 0, 1)
+CASE("tiny-a", a_s03, "s03_ffn_m2_ratio128_edges", -2, 0)
+CASE("tiny-a", a_s05, "s05_both_ratio128_edges", -2, 1)
+CASE("tiny-b", b_c01, "c01_single_bos", 0, 0)
+CASE("tiny-b", b_c02, "c02_short_chat", 0, 0)
+CASE("tiny-b", b_c03, "c03_lt_window", 0, 0)
+CASE("tiny-b", b_c04, "c04_window_edge", 0, 0)
+CASE("tiny-b", b_c05, "c05_all_positions", 0, 0)
+CASE("tiny-b", b_c06, "c06_ratio128_edges", 0, 0)
+CASE("tiny-b", b_c07, "c07_periodic", 0, 0)
+CASE("tiny-b", b_c08, "c08_text_chat", 0, 0)
+CASE("tiny-b", b_c09, "c09_longrange_a", 0, 0)
+CASE("tiny-b", b_c10, "c10_longrange_b", 0, 0)
+CASE("tiny-b", b_c11, "c11_random_2100", 0, 0)
+CASE("tiny-b", b_c12, "c12_random_3000", 0, 0)
+CASE("tiny-b", b_c13, "c13_random_4100", 0, 0)
+CASE("tiny-b", b_s01, "s01_ffn_m2_lt_window", -2, 0)
+CASE("tiny-b", b_s02, "s02_attn_p1_lt_window", 0, 1)
+CASE("tiny-b", b_s03, "s03_ffn_m2_ratio128_edges", -2, 0)
+CASE("tiny-b", b_s04, "s04_attn_p1_ratio128_edges", 0, 1)
+CASE("tiny-b", b_s05, "s05_both_ratio128_edges", -2, 1)
+
+TEST(a_chunk1) { run_variant("tiny-a", "c06_ratio128_edges", 0, 0, 1, 0); }
+TEST(a_chunk7) { run_variant("tiny-a", "c06_ratio128_edges", 0, 0, 7, 0); }
+TEST(b_chunk64) { run_variant("tiny-b", "c06_ratio128_edges", 0, 0, 64, 0); }
+TEST(b_chunk130_steer) { run_variant("tiny-b", "s05_both_ratio128_edges", -2, 1, 130, 0); }
+TEST(a_snapshot_261) { run_variant("tiny-a", "c06_ratio128_edges", 0, 0, 100, 261); }
+TEST(b_snapshot_131) { run_variant("tiny-b", "c09_longrange_a", 0, 0, 0, 131); }
+TEST(a_c13_chunk300_indexer) { run_variant("tiny-a", "c13_random_4100", 0, 0, 300, 2500); }
+
+#else
+TEST(cuda_not_built) { printf("skip: no CUDA device (built without nvcc)\n"); }
+#endif
