@@ -192,16 +192,19 @@ static void attention_layer(ds4_session *ss, uint32_t il, scratch *s, int n, int
         a.icmp_gate = s->icmp_gate;
         a.icmp_ape = ds4_wt_f16(&L->icmp_ape);
         a.icmp_norm = ds4_wt_f32(&L->icmp_norm);
-        /* The indexer query/weights are only needed once the cache outgrows
-         * top-k; computing them always keeps the code simple and costs little. */
-        ds4_cpu_matmul(m->pool, &L->idx_q_b, s->qr, n, 1, s->qI, m->exact);
-        ds4_cpu_matmul(m->pool, &L->idx_proj, s->xn, n, 1, s->wI, m->exact);
-        rope_rows(rope, s->qI, n, pos0, (int)IH, (int)ID, 0);
-        for (size_t h = 0; h < (size_t)n * IH; h++) ds4_iqat(s->qI + h * ID);
-        const float wscale = 1.0f / sqrtf((float)(ID * IH));
-        for (size_t h = 0; h < (size_t)n * IH; h++) s->wI[h] = s->wI[h] * wscale;
-        a.qI = s->qI;
-        a.wI = s->wI;
+        /* The indexer query and head weights are read only once the cache
+         * outgrows top-k (spec §4.6.5); before that (context below ~4·top-k)
+         * skipping them saves reading their weights, ~4% of a decode step. */
+        if ((pos0 + n) / 4 > (int64_t)c->idx_top_k) {
+            ds4_cpu_matmul(m->pool, &L->idx_q_b, s->qr, n, 1, s->qI, m->exact);
+            ds4_cpu_matmul(m->pool, &L->idx_proj, s->xn, n, 1, s->wI, m->exact);
+            rope_rows(rope, s->qI, n, pos0, (int)IH, (int)ID, 0);
+            for (size_t h = 0; h < (size_t)n * IH; h++) ds4_iqat(s->qI + h * ID);
+            const float wscale = 1.0f / sqrtf((float)(ID * IH));
+            for (size_t h = 0; h < (size_t)n * IH; h++) s->wI[h] = s->wI[h] * wscale;
+            a.qI = s->qI;
+            a.wI = s->wI;
+        }
     }
     ds4_cpu_attention(&a);
     rope_rows(rope, s->o, n, pos0, (int)H, (int)D, 1);
