@@ -1,17 +1,23 @@
 /* simd_avx512.c - AVX-512 kernels (F, BW, VL, VNNI, VBMI, BITALG), compiled per
- * function with __attribute__((target)). Only kernels that gain from 512-bit
- * registers live here; the rest of this level's table reuses the AVX2 ones.
+ * function with __attribute__((target)). Only IQ2_XXS gains from 512-bit
+ * registers here; the rest of this level's table reuses the AVX2 kernels.
  *
  * IQ2_XXS, per block of 256: four 8-lane gathers fetch the 32 grid entries
  * from a 2 KiB copy of the grid whose bytes are 64 + magnitude (it stays in
- * L1; the 256 KiB signed table the AVX2 kernel uses does not, and L1 misses
- * of gathers were the bottleneck). Signs come from the 7-bit fields via a
- * multishift and a 128-byte ksigns lookup, and are applied as 64 - magnitude
- * under a mask. The unsigned bytes multiply the signed activations directly
- * (pair sums <= 2*107*128, inside int16), the group scale 2s+1 is applied in
- * the widening multiply-add, and the offset 64 * sum(q8) is removed with
- * per-group activation sums computed once per call. Block sums are reduced 16 blocks at a time and
- * their float steps are the reference's, added in block order. */
+ * L1; the 256 KiB signed table the AVX2 kernel uses does not, and the
+ * gathers' L1 misses were the bottleneck). Signs come from the 7-bit fields
+ * via a multishift and a 128-byte ksigns lookup and are applied as
+ * 64 - magnitude under a mask. The unsigned bytes multiply the signed
+ * activations directly (pair sums <= 2*107*128, inside int16), the group
+ * scale 2s+1 is applied in the widening multiply-add, and the offset
+ * 64 * sum(q8) is removed exactly with activation group sums. Integer block
+ * totals are reduced 16 blocks at a time; their float steps are the
+ * reference's, added in block order.
+ *
+ * Two forms: the multi-row kernel first rewrites the activations sub-group
+ * major (see transpose_q8), which lines every per-group quantity up with a
+ * register lane; the one-row kernel keeps the activations' own layout, since
+ * rewriting them per row would cost what it saves. */
 #include "quant/quant_impl.h"
 
 #if defined(__x86_64__)
