@@ -4,6 +4,7 @@
 set -eu
 pkgs=(gcc make clang libclang-rt-14-dev libmicrohttpd-dev libjansson-dev libpcre2-dev
       libcurl4-openssl-dev libxxhash-dev libedit-dev python3)
+pkgs+=(tmux imagemagick libmagickcore-6.q16-6-extra)  # tests/cli: chat under a pty, ds4-bench SVG -> PNG
 if [[ $(uname) == Darwin ]]; then
     echo "macOS: brew install libmicrohttpd jansson pcre2 curl xxhash libedit node imagemagick llvm"
     exit 0

@@ -25,13 +25,16 @@ static void usage(FILE *o) {
             "usage: ds4-bench -m MODEL --prompt-file F --ctx-start A --ctx-max B --step-incr S --gen-tokens N\n"
             "                 [--backend cpu|cuda] [--threads T] [--csv OUT.csv] [--svg OUT.svg]\n"
             "                 [--bw-mb MB] [--bw-threads T]\n"
+            "       ds4-bench -m MODEL --weight-bytes [--ctx-start A] [--ctx-max B]\n"
             "\n"
             "Prefills the prompt (repeated to B tokens) to each frontier A, A+S, ..., B and there\n"
             "times a greedy generation of N tokens from a snapshot that is then restored.\n"
             "Per frontier: prefill t/s of the interval, decode t/s, KV snapshot bytes, weight bytes\n"
             "read per decoded token (spec/model.md 10.2) and decode t/s x those bytes / the memory\n"
             "bandwidth measured in this run (streaming read of --bw-mb MiB, default 1024, with\n"
-            "--bw-threads threads, default all cores).\n");
+            "--bw-threads threads, default all cores).\n"
+            "--weight-bytes only prints the weight bytes per decoded token at contexts A and B\n"
+            "(default 1 and 1048576) from the file's tensor table, without loading the model.\n");
 }
 
 static int parse_int(const char *flag, const char *s, long lo, long hi, int *out) {
@@ -53,14 +56,31 @@ static void print_row(void *ud, const ds4_bench_row *r) {
     fflush(stdout);
 }
 
+/* --weight-bytes: the decode limit's numerator, straight from the tensor table. */
+static int weight_bytes_only(const char *model, int a, int b) {
+    ds4_err e = {{0}};
+    gguf_file *g = gguf_open(model, &e);
+    if (!g) { fprintf(stderr, "ds4-bench: %s\n", e.msg); return 1; }
+    int rc = 0;
+    const int ctxs[2] = {a, b};
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        uint64_t wb;
+        if (ds4_bench_weight_bytes(g, (uint64_t)ctxs[i], &wb, &e)) { fprintf(stderr, "ds4-bench: %s\n", e.msg); rc = 1; }
+        else printf("weight_bytes_per_token context=%d %" PRIu64 "\n", ctxs[i], wb);
+    }
+    gguf_close(g);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     const char *model = NULL, *prompt_file = NULL, *csv = NULL, *svg = NULL, *backend = NULL;
     ds4_sweep_opts so = {0, 0, 0, 0};
     int threads = 0, bw_mb = 1024, bw_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    int have_a = 0, have_b = 0, have_s = 0, have_n = 0;
+    int have_a = 0, have_b = 0, have_s = 0, have_n = 0, weights_only = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+        if (!strcmp(a, "--weight-bytes")) { weights_only = 1; continue; }
         if (a[0] == '-' && !v) { fprintf(stderr, "ds4-bench: %s needs a value\n", a); return 2; }
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = argv[++i];
         else if (!strcmp(a, "--prompt-file")) prompt_file = argv[++i];
@@ -76,6 +96,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--bw-threads")) { if (parse_int(a, argv[++i], 1, 4096, &bw_threads)) return 2; }
         else { fprintf(stderr, "ds4-bench: unknown argument '%s'\n", a); usage(stderr); return 2; }
     }
+    if (model && weights_only) return weight_bytes_only(model, have_a ? so.ctx_start : 1, have_b ? so.ctx_max : 1 << 20);
     if (!model || !prompt_file || !have_a || !have_b || !have_s || !have_n) {
         fprintf(stderr, "ds4-bench: -m, --prompt-file, --ctx-start, --ctx-max, --step-incr and --gen-tokens are required\n");
         usage(stderr);
