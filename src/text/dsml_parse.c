@@ -31,7 +31,7 @@ static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\
 static char *dupn(const char *s, size_t n) {
     char *p = malloc(n + 1);
     if (!p) abort();
-    memcpy(p, s, n);
+    if (n) memcpy(p, s, n);
     p[n] = 0;
     return p;
 }

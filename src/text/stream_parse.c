@@ -48,6 +48,8 @@ ds4_stream *ds4_stream_new(const ds4_stream_opts *opts) {
     if (!s) abort();
     s->o = *opts;
     s->ph = opts->thinking ? PH_START : PH_TEXT;
+    ds4_sbuf_reserve(&s->all, 0); /* never NULL, even before the first byte */
+    s->all.p[0] = 0;
     if (opts->n_stop) {
         s->stop = calloc(opts->n_stop, sizeof *s->stop);
         s->stop_len = calloc(opts->n_stop, sizeof *s->stop_len);

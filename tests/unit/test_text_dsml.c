@@ -130,3 +130,13 @@ TEST(empty_key_and_empty_name) {
     CHECK(strstr(o.p, "parameter name=\"\" string=\"true\"><") != NULL);
     ds4_sbuf_free(&o);
 }
+
+TEST(null_empty_input) {
+    ds4_parse_result r;
+    ds4_dsml_parse(NULL, 0, true, &r);
+    CHECK(r.ok && r.content && r.content_len == 0 && !r.reasoning);
+    ds4_parse_result_free(&r);
+    ds4_dsml_parse(NULL, 0, false, &r);
+    CHECK(r.ok && r.content_len == 0);
+    ds4_parse_result_free(&r);
+}

@@ -280,3 +280,18 @@ TEST(random_garbage_never_crashes) {
         ds4_parse_result_free(&pr);
     }
 }
+
+TEST(empty_generation) {
+    for (int th = 0; th < 2; th++) {
+        collected c;
+        ds4_stream *s;
+        ds4_stream_opts o = {th, true, NULL, NULL, 0};
+        run("", 0, &o, 0, &c, &s);
+        CHECK_EQ_INT(c.reasoning.len + c.text.len, 0);
+        CHECK(!ds4_stream_tool_started(s));
+        size_t l;
+        CHECK_EQ_STR(ds4_stream_text(s, &l), "");
+        ds4_stream_free(s);
+        coll_free(&c);
+    }
+}

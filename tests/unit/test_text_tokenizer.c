@@ -176,13 +176,13 @@ TEST(round_trip_random_bytes_and_text) {
         CHECKF(ds4_encode_text(v, buf, n, &t, &e) == 0, "round %d: %s", r, e.msg);
         ds4_sbuf b = {0};
         CHECK_EQ_INT(ds4_decode(v, t.ids, t.n, &b), 0);
-        CHECKF(b.len == n && memcmp(b.p, buf, n) == 0, "round %d: decode(encode(s)) != s (%zu vs %zu bytes)", r, b.len, n);
+        CHECKF(b.len == n && (n == 0 || memcmp(b.p, buf, n) == 0), "round %d: decode(encode(s)) != s (%zu vs %zu bytes)", r, b.len, n);
         ds4_tokens_free(&t);
         ds4_tokens t2 = {0};
         CHECK_EQ_INT(ds4_encode_rendered(v, buf, n, &t2, &e), 0);
         ds4_sbuf_clear(&b);
         CHECK_EQ_INT(ds4_decode(v, t2.ids, t2.n, &b), 0);
-        CHECKF(b.len == n && memcmp(b.p, buf, n) == 0, "round %d: rendered round trip", r);
+        CHECKF(b.len == n && (n == 0 || memcmp(b.p, buf, n) == 0), "round %d: rendered round trip", r);
         ds4_tokens_free(&t2);
         ds4_sbuf_free(&b);
     }
