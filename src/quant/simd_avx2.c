@@ -180,8 +180,7 @@ AVX2 static float dot_q2_K(int64_t n, const void *vw, const ds4_block_q8_K *y) {
         __m128i sc8 = _mm_loadu_si128((const __m128i *)x[i].scales);
         __m128i mins8 = _mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(15));
         __m256i mins = _mm256_cvtepu8_epi16(mins8);
-        __m256i bs = _mm256_loadu_si256((const __m256i *)y[i].bsums);
-        int summs = hsum_i32(_mm256_madd_epi16(mins, bs));
+        __m256i ms = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)y[i].bsums));
         __m256i scales = _mm256_broadcastsi128_si256(_mm_and_si128(sc8, _mm256_castsi256_si128(m4)));
         __m256i acc = _mm256_setzero_si256();
 #pragma GCC unroll 2
@@ -196,9 +195,14 @@ AVX2 static float dot_q2_K(int64_t n, const void *vw, const ds4_block_q8_K *y) {
                 acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_shuffle_epi8(scales, pick)));
             }
         }
+        /* both integer totals from one reduction: hadd pairs acc with ms */
+        __m256i u = _mm256_hadd_epi32(acc, ms);
+        u = _mm256_hadd_epi32(u, u);
+        __m128i v = _mm_add_epi32(_mm256_castsi256_si128(u), _mm256_extracti128_si256(u, 1));
+        int isum = _mm_cvtsi128_si32(v), summs = _mm_extract_epi32(v, 1);
         const float dall = y[i].d * f16(x[i].d);
         const float dmin = y[i].d * f16(x[i].dmin);
-        sumf += dall * (float)hsum_i32(acc) - dmin * (float)summs;
+        sumf += dall * (float)isum - dmin * (float)summs;
     }
     return sumf;
 }
