@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "server/server.h"
+#include "server/textexec.h"
 
 static volatile sig_atomic_t g_signals;
 
@@ -147,7 +148,7 @@ int main(int argc, char **argv) {
     }
     ds4_session_set_steering(s->session, (float)s->cfg.steer_ffn, (float)s->cfg.steer_attn);
     s->visible.frontier = -1;
-    if (ds4s_worker_start(s) != 0) {
+    if (ds4s_textexec_start() != 0 || ds4s_worker_start(s) != 0) {
         fprintf(stderr, "ds4-server: cannot start the worker thread\n");
         return 1;
     }
@@ -163,6 +164,7 @@ int main(int argc, char **argv) {
     /* Running generation ends with finish error; queued jobs generate nothing. */
     ds4s_worker_stop(s);
     ds4s_http_stop(s);
+    ds4s_textexec_stop();
     ds4_session_free(s->session);
     ds4_vocab_free(s->vocab);
     ds4_model_free(s->model);

@@ -8,6 +8,7 @@
 
 #include "server/api.h"
 #include "server/jsonu.h"
+#include "server/textexec.h"
 
 void ds4s_reply_error(ds4s_reply *r, ds4s_family fam, int status, const char *msg) {
     r->status = status;
@@ -90,8 +91,8 @@ void ds4s_api_tokenize(ds4s_server *s, const char *body, size_t len, ds4s_reply 
     if (json_is_true(add_special)) ds4_tokens_push(&t, ds4_vocab_special(s->vocab, DS4_SP_BOS));
     ds4_err e;
     int rc = !parse_special || json_is_true(parse_special)
-                 ? ds4_encode_rendered(s->vocab, json_string_value(content), json_string_length(content), &t, &e)
-                 : ds4_encode_text(s->vocab, json_string_value(content), json_string_length(content), &t, &e);
+                 ? ds4s_encode_rendered(s->vocab, json_string_value(content), json_string_length(content), &t, &e)
+                 : ds4s_encode_text(s->vocab, json_string_value(content), json_string_length(content), &t, &e);
     if (rc) {
         ds4_tokens_free(&t);
         json_decref(j);
@@ -159,7 +160,7 @@ void ds4s_api_count_tokens(ds4s_server *s, const char *body, size_t len, ds4s_re
     int rc = ds4_render(&req, &ro, &prompt, &e);
     if (s->toolmem) ds4s_toolmem_unlock(s->toolmem);
     ds4_tokens t = {0};
-    if (rc == 0) rc = ds4_encode_rendered(s->vocab, prompt.p ? prompt.p : "", prompt.len, &t, &e);
+    if (rc == 0) rc = ds4s_encode_rendered(s->vocab, prompt.p ? prompt.p : "", prompt.len, &t, &e);
     ds4_request_free(&req);
     ds4_sbuf_free(&prompt);
     if (rc) {

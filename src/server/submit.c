@@ -14,6 +14,7 @@
 #include "server/api.h"
 #include "server/errors.h"
 #include "server/jsonu.h"
+#include "server/textexec.h"
 
 #define MAX_JSON_DEPTH 256
 
@@ -101,7 +102,7 @@ void ds4s_api_generate(ds4s_server *s, ds4s_route route, const char *body, size_
     if (s->toolmem) ds4s_toolmem_unlock(s->toolmem);
     if (rc) { ds4_sbuf_free(&prompt); goto bad; }
     j->prompt = ds4_sbuf_take(&prompt, &j->prompt_len);
-    if (ds4_encode_rendered(s->vocab, j->prompt, j->prompt_len, &j->toks, &e) != 0) goto bad;
+    if (ds4s_encode_rendered(s->vocab, j->prompt, j->prompt_len, &j->toks, &e) != 0) goto bad;
     if ((int)j->toks.n >= s->cfg.ctx) {
         r->status = 400;
         r->body = ds4s_error_ctx_body(fam, ctx_param(api), (int)j->toks.n, s->cfg.ctx);
