@@ -227,6 +227,26 @@ int ds4s_check_roles(const ds4_request *req, ds4_api api, ds4_err *err) {
     return 0;
 }
 
+int ds4s_check_tool_results(const ds4_request *req, int (*known)(void *ctx, const char *id), void *ctx, ds4_err *err) {
+    if (req->api != DS4_API_OPENAI_RESPONSES && req->api != DS4_API_ANTHROPIC_MESSAGES) return 0;
+    for (size_t i = 0; i < req->n_msgs; i++) {
+        const ds4_message *m = &req->msgs[i];
+        for (size_t r = 0; r < m->n_result_ids; r++) {
+            const char *id = m->result_ids[r];
+            if (!id || !*id) continue;
+            int found = known && known(ctx, id);
+            for (size_t k = 0; k < i && !found; k++)
+                for (size_t c = 0; c < req->msgs[k].n_calls && !found; c++)
+                    found = req->msgs[k].calls[c].id && !strcmp(req->msgs[k].calls[c].id, id);
+            if (found) continue;
+            if (req->api == DS4_API_OPENAI_RESPONSES)
+                return ds4_errf(err, "Responses continuation state is not available for call_id %.200s; retry by replaying the full input history", id);
+            return ds4_errf(err, "Anthropic continuation state is not available for tool_use_id %.200s; retry by replaying the full messages history", id);
+        }
+    }
+    return 0;
+}
+
 void ds4s_apply_think_default(ds4_request *req, const json_t *root, int think_default, int ctx) {
     if (think_default == 1 || req->api == DS4_API_COUNT) return;
     if (json_object_get(root, "thinking") || get(root, "think") || get(root, "reasoning_effort")) return;

@@ -54,6 +54,12 @@ void ds4s_params_sampling(const ds4s_params *p, int thinking, ds4s_sampling *out
 int ds4s_body_check(ds4_api api, const json_t *root, ds4_err *err);
 /* Unknown roles are a 400 (§18.22), not silently dropped. */
 int ds4s_check_roles(const ds4_request *req, ds4_api api, ds4_err *err);
+/* Tool-output validation (§12.4): on Responses and Anthropic every tool
+ * result must answer a call made earlier in the same request or one this
+ * server produced (known(ctx, id) != 0); otherwise the 400 of §8.3 asks the
+ * client to replay the full history. Chat and completions are not checked. */
+int ds4s_check_tool_results(const ds4_request *req, int (*known)(void *ctx, const char *id), void *ctx, ds4_err *err);
+
 /* --think: the server default applies only when the body has no thinking
  * control and no model alias (§3.3); Think Max still needs ctx >= 393216. */
 void ds4s_apply_think_default(ds4_request *req, const json_t *root, int think_default, int ctx);

@@ -39,6 +39,8 @@ static json_t *input_items(const json_t *input) {
     return json_array();
 }
 
+static int known_id(void *ctx, const char *id) { return ctx && ds4s_toolmem_has(ctx, id); }
+
 void ds4s_api_generate(ds4s_server *s, ds4s_route route, const char *body, size_t len, ds4s_chan *ch, ds4s_reply *r) {
     ds4_api api = api_of(route);
     ds4s_family fam = api == DS4_API_ANTHROPIC_MESSAGES ? DS4S_FAM_ANTHROPIC : DS4S_FAM_OPENAI;
@@ -93,6 +95,7 @@ void ds4s_api_generate(ds4s_server *s, ds4s_route route, const char *body, size_
 
     if (ds4_request_parse(api, body, len, (uint32_t)s->cfg.ctx, &j->req, &e) != 0) goto bad;
     if (ds4s_check_roles(&j->req, api, &e) != 0) goto bad;
+    if (ds4s_check_tool_results(&j->req, known_id, s->toolmem, &e) != 0) goto bad;
     /* --think changes the default only; the text layer resolved explicit asks. */
     ds4s_apply_think_default(&j->req, root, s->cfg.think_default, s->cfg.ctx);
     ds4_sbuf prompt = {0};

@@ -57,6 +57,20 @@ http POST /v1/responses '{"input":"x","tool_choice":"required"}'
 expect 400 'tool_choice=required not supported' "responses tool_choice"
 http POST /v1/responses '{"input":"x","previous_response_id":"resp_nope"}'
 expect 400 "Previous response with id 'resp_nope' not found" "unknown previous_response_id"
+# tool outputs answering calls nobody made (§12.4)
+http POST /v1/responses '{"input":[{"type":"function_call_output","call_id":"call_ghost","output":"x"}]}'
+expect 400 'Responses continuation state is not available for call_id call_ghost; retry by replaying the full input history' "orphan responses output"
+http POST /v1/messages '{"max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_ghost","content":"x"}]}]}'
+expect 400 '"message":"Anthropic continuation state is not available for tool_use_id toolu_ghost' "orphan anthropic result"
+# HTTP/1.1 request bodies: chunked transfer encoding and Expect: 100-continue (§18.17)
+STATUS=$(printf '{"messages":[{"role":"user","content":"x"}],"max_tokens":2}' | curl -s -o "$TMP/resp" -w '%{http_code}' \
+    -H 'Transfer-Encoding: chunked' -H 'Content-Type: application/json' --data-binary @- "$BASE/v1/chat/completions")
+BODY_OUT=$(cat "$TMP/resp")
+expect 200 '"object":"chat.completion"' "chunked body"
+STATUS=$(curl -s -o "$TMP/resp" -w '%{http_code}' -H 'Expect: 100-continue' -H 'Content-Type: application/json' \
+    --data-binary '{"messages":[{"role":"user","content":"x"}],"max_tokens":2}' "$BASE/v1/chat/completions")
+BODY_OUT=$(cat "$TMP/resp")
+expect 200 '"object":"chat.completion"' "expect 100-continue"
 # JSON nesting limit
 deep=$(printf '[%.0s' $(seq 300))$(printf ']%.0s' $(seq 300))
 http POST /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"metadata\":$deep}"

@@ -326,3 +326,41 @@ TEST(think_default_flag) {
         json_decref(j);
     }
 }
+
+static int known_stub(void *ctx, const char *id) { return ctx && !strcmp(id, (const char *)ctx); }
+
+TEST(orphan_tool_results) {
+    ds4_err e;
+    ds4_tool_call call = {.id = (char *)"call_1", .name = (char *)"f", .arguments = (char *)"{}"};
+    char *rid[] = {(char *)"call_1"};
+    char *orphan[] = {(char *)"call_9"};
+    ds4_message m[2];
+    memset(m, 0, sizeof m);
+    m[0].role = (char *)"assistant";
+    m[0].calls = &call;
+    m[0].n_calls = 1;
+    m[1].role = (char *)"tool";
+    m[1].result_ids = rid;
+    m[1].n_result_ids = 1;
+    ds4_request r;
+    memset(&r, 0, sizeof r);
+    r.msgs = m;
+    r.n_msgs = 2;
+    r.api = DS4_API_OPENAI_RESPONSES;
+    CHECK_EQ_INT(ds4s_check_tool_results(&r, known_stub, NULL, &e), 0);
+    m[1].result_ids = orphan;
+    CHECK_EQ_INT(ds4s_check_tool_results(&r, known_stub, NULL, &e), -1);
+    CHECK_EQ_STR(e.msg, "Responses continuation state is not available for call_id call_9; retry by replaying the full input history");
+    CHECK_EQ_INT(ds4s_check_tool_results(&r, known_stub, (void *)"call_9", &e), 0);   /* a call this server made */
+    r.api = DS4_API_ANTHROPIC_MESSAGES;
+    CHECK_EQ_INT(ds4s_check_tool_results(&r, known_stub, NULL, &e), -1);
+    CHECK(strstr(e.msg, "Anthropic continuation state is not available for tool_use_id call_9") != NULL);
+    r.api = DS4_API_OPENAI_CHAT;
+    CHECK_EQ_INT(ds4s_check_tool_results(&r, known_stub, NULL, &e), 0);
+    /* A result before its call does not count as answered. */
+    r.api = DS4_API_ANTHROPIC_MESSAGES;
+    m[1].result_ids = rid;
+    ds4_message swapped[2] = {m[1], m[0]};
+    r.msgs = swapped;
+    CHECK_EQ_INT(ds4s_check_tool_results(&r, known_stub, NULL, &e), -1);
+}
