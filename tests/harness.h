@@ -49,7 +49,7 @@ static void t_register(const char *name, t_fn fn) {
         if (!(fabs(t_a_ - t_b_) <= (tol))) T_FAIL("%s ~ %s: got %.9g, expected %.9g (tol %g)", #a, #b, t_a_, t_b_, (double)(tol)); } while (0)
 
 /* Path of a file under tests/data (static buffer, valid until the next call). */
-static const char *t_data_path(const char *rel) {
+__attribute__((unused)) static const char *t_data_path(const char *rel) {
     static char buf[4096];
     const char *root = getenv("DS4_TEST_DATA");
     snprintf(buf, sizeof buf, "%s/%s", root ? root : "tests/data", rel);

@@ -13,6 +13,7 @@
 #include "quant/quant_impl.h"
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #include <pthread.h>
 #include <string.h>
@@ -343,8 +344,15 @@ static void init(void) {
     SG = ds4_iq2xxs_grid_off64();
 }
 
+/* F16C through CPUID (leaf 1, ECX bit 29): clang 14's __builtin_cpu_supports
+ * does not know "f16c", and the fuzz build compiles this file with clang. */
+static int has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+}
+
 const ds4_quant_kernels *ds4_kernels_avx2(void) {
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("f16c")) return NULL;
+    if (!__builtin_cpu_supports("avx2") || !has_f16c()) return NULL;
     pthread_once(&once, init);
     return &avx2;
 }
