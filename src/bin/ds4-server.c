@@ -19,6 +19,7 @@
 
 #include "server/server.h"
 #include "server/textexec.h"
+#include "server/trace.h"
 
 static volatile sig_atomic_t g_signals;
 
@@ -112,6 +113,10 @@ int main(int argc, char **argv) {
               s->cfg.test_script);
     }
 
+    if (s->cfg.trace && ds4s_trace_open(s->cfg.trace, &err) != 0) {
+        fprintf(stderr, "ds4-server: %s\n", err.msg);
+        return 2;
+    }
     s->toolmem = s->cfg.disable_exact_replay ? NULL : ds4s_toolmem_new((size_t)s->cfg.tool_memory_max_ids, (size_t)512 << 20);
     s->resp = ds4s_respstore_new(256);
     if (ds4s_http_start(s, &err) != 0) {
@@ -165,6 +170,7 @@ int main(int argc, char **argv) {
     ds4s_worker_stop(s);
     ds4s_http_stop(s);
     ds4s_textexec_stop();
+    ds4s_trace_close();
     ds4_session_free(s->session);
     ds4_vocab_free(s->vocab);
     ds4_model_free(s->model);

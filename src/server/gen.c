@@ -20,6 +20,7 @@
 #include "server/errors.h"
 #include "server/jsonu.h"
 #include "server/sse.h"
+#include "server/trace.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -490,6 +491,7 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
 
     if (ops->end) ops->end(&g);
     set_visible(s, j, &g);
+    ds4s_trace_job(&g, &smp);
 
     ds4_stream_free(ps);
     ds4_detok_free(&dt);

@@ -15,6 +15,7 @@
 #include "server/errors.h"
 #include "server/jsonu.h"
 #include "server/textexec.h"
+#include "server/trace.h"
 
 #define MAX_JSON_DEPTH 256
 
@@ -94,6 +95,10 @@ void ds4s_api_generate(ds4s_server *s, ds4s_route route, const char *body, size_
     }
 
     if (ds4_request_parse(api, body, len, (uint32_t)s->cfg.ctx, &j->req, &e) != 0) goto bad;
+    if (ds4s_trace_on()) {
+        j->body = malloc(len + 1);
+        if (j->body) { memcpy(j->body, body, len); j->body[len] = 0; j->body_len = len; }
+    }
     if (ds4s_check_roles(&j->req, api, &e) != 0) goto bad;
     if (ds4s_check_tool_results(&j->req, known_id, s->toolmem, &e) != 0) goto bad;
     /* --think changes the default only; the text layer resolved explicit asks. */

@@ -14,6 +14,7 @@ void ds4s_job_free(ds4s_job *j) {
     ds4_tokens_free(&j->toks);
     json_decref(j->resp_input);
     free(j->resp_instructions);
+    free(j->body);
     ds4s_chan_unref(j->ch);
     free(j);
 }

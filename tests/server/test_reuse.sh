@@ -4,7 +4,7 @@
 # Checked three ways: usage cached/cache_write tokens, the /metrics counters,
 # and Anthropic's three-way input split summing to the prompt size.
 source "$(dirname "$0")/lib.sh"
-start_server --test-script "$HERE/script.json"
+start_server --test-script "$HERE/script.json" --trace "$TMP/trace.txt"
 num() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" <<<"$2" | head -n 1; }
 metric() { curl -s "$BASE/metrics" | sed -n "s/^$1 \([0-9]*\).*/\1/p"; }
 
@@ -62,4 +62,9 @@ r1=$(( $(num input_tokens "$BODY_OUT") + $(num output_tokens "$BODY_OUT") ))
 http POST /v1/responses "{\"input\":[{\"role\":\"user\",\"content\":\"TOOLTEST codex\"},{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":$msg}]},{\"type\":\"function_call\",\"call_id\":\"$call_id\",\"name\":\"bash\",\"arguments\":$args},{\"type\":\"function_call_output\",\"call_id\":\"$call_id\",\"output\":\"TOOLRESULT-42\"}],\"tools\":[{\"type\":\"function\",\"name\":\"bash\",\"parameters\":{\"type\":\"object\"}}]}"
 expect 200 'The directory has 42 files.' "responses 2"
 (( $(num cached_tokens "$BODY_OUT") == r1 )) || fail "responses replay cached $(num cached_tokens "$BODY_OUT"), expected $r1: $BODY_OUT"
+# --trace recorded every job with its cache decision and texts.
+grep -q '^==== #1 .* chat model=deepseek-v4-flash stream=0 .* cached=0 ' "$TMP/trace.txt" || fail "trace lacks job 1: $(head -c 400 "$TMP/trace.txt")"
+grep -q "^---- rendered prompt$" "$TMP/trace.txt" || fail "trace lacks the rendered prompt"
+grep -q "^---- finish=stop gen=[0-9]* stop=5 " "$TMP/trace.txt" || fail "trace lacks the stop-string finish"
+grep -q '"content":"PLAIN second"' "$TMP/trace.txt" || fail "trace lacks the raw request"
 echo "prefix reuse ok"
