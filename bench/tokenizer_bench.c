@@ -1,18 +1,14 @@
 /* tokenizer_bench.c - encode throughput of the text layer's tokenizer on one
  * core, over ~1 MB of mixed-script text assembled from the tokenizer goldens
  * (prose, code, CJK, emoji, accents, numbers, whitespace, the long Italian
- * texts; the ~300 KB of goldens repeated to the target size). Prints MB/s and
+ * texts; the 126 KB of golden texts repeated to the target size). Prints MB/s and
  * tokens/s for encode_text and decode, best of 5. Each encode runs in a fresh
  * thread, so the per-thread piece cache starts cold every time ("cold"); a
  * second figure encodes again on the same thread ("warm", what a server
  * thread sees for recurring text).
  *
- * Build and run from the repository root (no Makefile target yet):
- *   make -j2 build/libds4.a
- *   cc -std=c11 -D_GNU_SOURCE -O2 -Isrc bench/tokenizer_bench.c build/libds4.a \
- *      -o build/tokenizer_bench -ljansson -lpcre2-8 -lxxhash -lm -lpthread \
- *      -lmicrohttpd -lcurl -ledit
- *   ./build/tokenizer_bench [tests/data/tokenizer/tokenizer.json] [target_MB] */
+ * Run from the repository root:
+ *   make bench && build/bench/tokenizer_bench [tokenizer.json] [target_MB] */
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
