@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Declared in cli/cli.h and listed in src/bin/ds4.c by the dispatcher owner. */
+#include "cli/cli.h"
 #include "gguf/gguf.h"
 #include "text/text.h"
 
@@ -16,7 +16,6 @@ static void usage(FILE *o) {
     fprintf(o, "usage: ds4 render [-m MODEL] --api chat|anthropic|responses|completions [--ctx N] [--ids] < body.json\n");
 }
 
-int ds4_cmd_render(int argc, char **argv);
 int ds4_cmd_render(int argc, char **argv) {
     const char *model = NULL, *api_name = NULL;
     unsigned long ctx = 32768;

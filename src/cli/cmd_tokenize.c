@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Declared in cli/cli.h and listed in src/bin/ds4.c by the dispatcher owner. */
+#include "cli/cli.h"
 #include "gguf/gguf.h"
 #include "text/text.h"
 
@@ -28,7 +28,6 @@ static void usage(FILE *o) {
                "  prints the token ids of stdin on one line; --special recognizes the protocol tokens\n");
 }
 
-int ds4_cmd_tokenize(int argc, char **argv);
 int ds4_cmd_tokenize(int argc, char **argv) {
     const char *model = NULL;
     int special = 0;

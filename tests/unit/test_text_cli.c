@@ -1,14 +1,12 @@
 /* test_text_cli.c - `ds4 tokenize` and `ds4 render` end to end, by calling
- * the command functions with stdin/stdout redirected to files (this works
- * whether or not the ds4 dispatcher lists them yet). */
+ * the command functions with stdin/stdout redirected to files. */
 #include <fcntl.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "text_testutil.h"
 
-int ds4_cmd_tokenize(int argc, char **argv);
-int ds4_cmd_render(int argc, char **argv);
+#include "cli/cli.h"
 
 /* Runs fn with stdin = in[0..n), returns stdout bytes in out. */
 static int run_cmd(int (*fn)(int, char **), int argc, char **argv, const char *in, size_t n, ds4_sbuf *out) {
