@@ -12,6 +12,7 @@
  * does not depend on its context (§1.6), so short pieces' ids are memoized in
  * a per-thread cache keyed by the vocabulary's serial number; it is bounded
  * and simply reset when full. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,7 +71,32 @@ typedef struct piece_cache {
     uint32_t keys_used, ids_used, entries;
 } piece_cache;
 
-static _Thread_local piece_cache tl_cache;
+/* One cache per thread, freed by the key destructor when the thread exits
+ * (HTTP servers may encode on short-lived connection threads). */
+static pthread_key_t pc_key;
+static pthread_once_t pc_once = PTHREAD_ONCE_INIT;
+
+static void pc_destroy(void *p) {
+    piece_cache *c = p;
+    free(c->slots);
+    free(c->keys);
+    free(c->ids);
+    free(c);
+}
+
+static void pc_key_init(void) {
+    if (pthread_key_create(&pc_key, pc_destroy) != 0) abort();
+}
+
+static piece_cache *pc_get(void) {
+    pthread_once(&pc_once, pc_key_init);
+    piece_cache *c = pthread_getspecific(pc_key);
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        if (!c || pthread_setspecific(pc_key, c) != 0) abort();
+    }
+    return c;
+}
 
 static void pc_reset(piece_cache *c, uint64_t serial) {
     if (!c->slots) {
@@ -150,7 +176,7 @@ static int bpe_piece(void *ctx, const char *p, size_t n) {
     const ds4_vocab *v = s->v;
     if (n == 1) { ds4_tokens_push(s->out, v->byte_id[(uint8_t)p[0]]); return 0; }
     if (n > PC_MAX_PIECE) { bpe_merge(s, p, n); return 0; }
-    piece_cache *c = &tl_cache;
+    piece_cache *c = pc_get();
     if (c->serial != v->serial) pc_reset(c, v->serial);
     uint64_t h = XXH3_64bits(p, n);
     int found;

@@ -3,7 +3,9 @@
  *
  * A ds4_vocab is immutable once built and may be shared by any number of
  * threads: encode/decode take it as const and keep all scratch state on the
- * caller's side. It is built from
+ * caller's side (plus a bounded per-thread cache of piece -> ids, ~12 MB per
+ * encoding thread, keyed by the vocabulary so a rebuilt one never sees stale
+ * entries). It is built from
  *   - a GGUF (`tokenizer.ggml.tokens`, `tokenizer.ggml.merges`, optional
  *     `tokenizer.ggml.token_type`), the way the engine loads a model;
  *   - a Hugging Face tokenizer.json (tests, ds4-synth), extended to the V4

@@ -356,3 +356,48 @@ TEST(fast_paths_equal_pcre2_on_mixed_text) {
         CHECKF(same, "round %d: pieces differ (fast %zu, pcre2 %zu)", r, a.n, b.n);
     }
 }
+
+/* A shared vocabulary encodes concurrently; each thread's piece cache is
+ * freed when the thread ends (LeakSanitizer checks that in the ASan build). */
+#include <pthread.h>
+
+typedef struct enc_job { const ds4_vocab *v; const char *s; size_t n; ds4_tokens t; int rc; } enc_job;
+static void *enc_thread(void *arg) {
+    enc_job *j = arg;
+    for (int r = 0; r < 3; r++) {
+        ds4_tokens_free(&j->t);
+        j->rc = ds4_encode_text(j->v, j->s, j->n, &j->t, NULL);
+    }
+    return NULL;
+}
+
+TEST(concurrent_encoding_threads) {
+    ds4_vocab *v = tu_vocab();
+    CHECK(v);
+    json_t *cases = tu_load_jsonl("tokenizer/cases.jsonl");
+    CHECK(cases);
+    ds4_sbuf text = {0};
+    for (size_t i = 0; i < json_array_size(cases) && text.len < 60000; i++) {
+        json_t *t = json_object_get(json_array_get(cases, i), "text");
+        ds4_sbuf_add(&text, json_string_value(t), json_string_length(t));
+    }
+    json_decref(cases);
+    ds4_tokens want = {0};
+    CHECK_EQ_INT(ds4_encode_text(v, text.p, text.len, &want, NULL), 0);
+    enum { NT = 4 };
+    enc_job jobs[NT];
+    pthread_t th[NT];
+    for (int i = 0; i < NT; i++) {
+        jobs[i] = (enc_job){v, text.p, text.len, {0}, -1};
+        CHECK_EQ_INT(pthread_create(&th[i], NULL, enc_thread, &jobs[i]), 0);
+    }
+    for (int i = 0; i < NT; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < NT; i++) {
+        CHECK_EQ_INT(jobs[i].rc, 0);
+        CHECK_EQ_INT(jobs[i].t.n, want.n);
+        CHECK(memcmp(jobs[i].t.ids, want.ids, want.n * sizeof *want.ids) == 0);
+        ds4_tokens_free(&jobs[i].t);
+    }
+    ds4_tokens_free(&want);
+    ds4_sbuf_free(&text);
+}
