@@ -22,6 +22,7 @@
 
 #include "common/ds4_err.h"
 #include "gguf/gguf.h"
+#include "text/sbuf.h"
 
 /* The protocol specials, in the order encode_rendered tests them (§1.7). */
 typedef enum ds4_special {
@@ -103,7 +104,6 @@ int ds4_encode_rendered(const ds4_vocab *v, const char *s, size_t n, ds4_tokens 
 
 /* Bytes of one token (§1.8), appended to out. Ids out of range add nothing and
  * return -1. */
-#include "text/sbuf.h"
 int ds4_token_bytes(const ds4_vocab *v, int32_t id, ds4_sbuf *out);
 /* Concatenated bytes of ids. Returns -1 (after decoding the rest) if an id was
  * out of range. */
