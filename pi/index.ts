@@ -221,7 +221,7 @@ async function release(): Promise<void> {
   if (s.heartbeat) clearInterval(s.heartbeat);
   s.heartbeat = null;
   if (s.child && s.child.exitCode === null) s.child.kill("SIGTERM"); // ds4ctl keeps .part files
-  const ctl = s.ctl ?? findDs4ctl();
+  const ctl = s.ctl; // set once an ensure ran; a pi that never used ds4 has no lease
   if (!ctl) return;
   await new Promise<void>((resolve) => {
     const p = spawn(ctl, ["release", "--client-pid", String(process.pid)], { stdio: "ignore" });

@@ -21,6 +21,7 @@
 
 #ifdef __APPLE__
 #include <libproc.h>
+#include <sys/proc.h>
 #include <sys/proc_info.h>
 #include <sys/sysctl.h>
 #endif
