@@ -111,14 +111,24 @@ asan-test:
 	@DS4_TEST_QUICK=1 tests/run.sh build-asan
 
 # libFuzzer targets (clang): tests/fuzz/fuzz_*.c, each run for FUZZ_SECONDS.
+# The library is compiled once with clang (fuzzer-no-link instrumentation) and
+# every target links against it.
 FUZZ_SECONDS ?= 20
-FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_LIB_SRC := $(filter-out src/engine/cuda/%,$(LIB_SRC))
-fuzz:
-	@mkdir -p build-fuzz
-	@for f in $(FUZZ_SRC); do \
-	  n=$$(basename $$f .c); \
-	  clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer,address,undefined $$f $(FUZZ_LIB_SRC) -o build-fuzz/$$n $(LDLIBS) || exit 1; \
+FUZZ_SRC ?= $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_LIB_SRC ?= $(LIB_SRC)
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call say,FUZZCC,$<)
+	$(Q)clang $(FUZZ_CFLAGS) -c $< -o $@
+build-fuzz/libfuzz.a: $(FUZZ_LIB_SRC:%.c=build-fuzz/obj/%.o)
+	$(Q)rm -f $@ && ar rcs $@ $^
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c build-fuzz/libfuzz.a
+	$(call say,LINK,$@)
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $< build-fuzz/libfuzz.a -o $@ $(LDLIBS)
+fuzz: $(FUZZ_BINS)
+	@for n in $(notdir $(FUZZ_BINS)); do \
 	  mkdir -p build-fuzz/corpus-$$n; \
 	  seeds=tests/fuzz/seeds/$$n; [ -d $$seeds ] || seeds=; \
 	  ./build-fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=0 build-fuzz/corpus-$$n $$seeds >build-fuzz/$$n.log 2>&1 \
