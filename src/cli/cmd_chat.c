@@ -239,7 +239,7 @@ int ds4_cmd_chat(int argc, char **argv) {
     o.think = DS4_THINK_HIGH;
     o.logprobs_k = 5;
     ds4_sampler_default(&o.sampler, 0);
-    int no_color = getenv("NO_COLOR") && *getenv("NO_COLOR");
+    int no_color = getenv("NO_COLOR") && *getenv("NO_COLOR"), model_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -250,7 +250,7 @@ int ds4_cmd_chat(int argc, char **argv) {
         i++;                                                                    \
     } while (0)
         if (ARG("-h") || ARG("--help")) { usage(stdout); return 0; }
-        else if (ARG("-m") || ARG("--model")) { NEED(); o.model = v; }
+        else if (ARG("-m") || ARG("--model")) { NEED(); o.model = v; model_given = 1; }
         else if (ARG("-p") || ARG("--prompt")) { NEED(); o.prompt = v; }
         else if (ARG("-c") || ARG("--ctx")) { NEED(); if (parse_int(a, v, 16, 1 << 30, &o.ctx)) return 2; }
         else if (ARG("-n") || ARG("--max-tokens")) { NEED(); if (parse_int(a, v, -1, 1 << 30, &o.max_tokens)) return 2; }
@@ -299,6 +299,8 @@ int ds4_cmd_chat(int argc, char **argv) {
     chat *c = chat_new(&o, &e);
     if (!c) {
         fprintf(stderr, "ds4: %s\n", e.msg);
+        if (!model_given && access(o.model, F_OK) != 0)
+            fprintf(stderr, "ds4: no model at ./%s: pass -m FILE, or fetch it with `ds4ctl download`\n", o.model);
         return 1;
     }
     if (chat_think(c) != chat_think_effective(c) && !o.quiet)
