@@ -482,8 +482,10 @@ static int parse_responses_input(pctx *c, const js_node *in) {
                 memcpy(tc->name + a, name, b + 1);
                 tc->name_space = xstrdup(ns);
             } else tc->name = xstrdup(name);
-            const js_node *args = js_get(it, "action");
-            if (!args || strcmp(ty, "local_shell_call") != 0) args = NULL;
+            /* hosted calls carry an "action"; every kind falls back to
+             * arguments, then input, then {} */
+            bool hosted = strcmp(ty, "function_call") != 0 && strcmp(ty, "custom_tool_call") != 0;
+            const js_node *args = hosted ? js_get(it, "action") : NULL;
             if (!args) args = js_get(it, "arguments");
             if (!args) args = js_get(it, "input");
             set_args(c, tc, args);

@@ -283,3 +283,22 @@ TEST(tool_turn_prefix_property) {
     ds4_sbuf_free(&p1); ds4_sbuf_free(&p2); ds4_sbuf_free(&p3); ds4_sbuf_free(&want); ds4_sbuf_free(&canon); ds4_sbuf_free(&args);
     ds4_parse_result_free(&pr);
 }
+
+TEST(responses_hosted_tool_history) {
+    const char *b = "{\"reasoning\":{\"effort\":\"none\"},\"input\":[{\"role\":\"user\",\"content\":\"q\"},"
+        "{\"type\":\"web_search_call\",\"id\":\"ws_1\",\"action\":{\"query\":\"x\"}},"
+        "{\"type\":\"web_search_call_output\",\"id\":\"ws_1\",\"output\":\"found\"},"
+        "{\"type\":\"custom_tool_call\",\"call_id\":\"c9\",\"name\":\"apply_patch\",\"input\":\"*** patch\"},"
+        "{\"type\":\"custom_tool_call_output\",\"call_id\":\"c9\",\"output\":{\"ok\":true}}]}";
+    ds4_request r;
+    ds4_err e = {{0}};
+    CHECKF(ds4_request_parse(DS4_API_OPENAI_RESPONSES, b, strlen(b), 32768, &r, &e) == 0, "%s", e.msg);
+    CHECK_EQ_INT(r.n_msgs, 5);
+    CHECK_EQ_STR(r.msgs[1].calls[0].name, "web_search_call");
+    CHECK_EQ_STR(r.msgs[1].calls[0].arguments, "{\"query\":\"x\"}");
+    CHECK_EQ_STR(r.msgs[2].content, "found");
+    CHECK_EQ_STR(r.msgs[3].calls[0].arguments, "*** patch");
+    CHECK_EQ_STR(r.msgs[4].content, "{\"ok\":true}");
+    CHECK_EQ_INT(r.think, DS4_THINK_NONE);
+    ds4_request_free(&r);
+}
