@@ -8,7 +8,8 @@ set -eu
 cd "$(dirname "$0")/../.."
 arch=${1:-90}
 bins="build-gpu/tests/test_cuda_ops build-gpu/tests/test_cuda_golden build-gpu/bin/ds4-synth build-gpu/bench/gpu_decode"
-make -j"$(nproc)" BUILD=build-gpu CUDA=1 CU_ARCHS="-gencode arch=compute_$arch,code=sm_$arch" $bins
+make -j"$(nproc)" BUILD=build-gpu CUDA=1 CU_ARCHS="-gencode arch=compute_$arch,code=sm_$arch" \
+    NVFLAGS="-O3 -std=c++17 -lineinfo -gencode arch=compute_$arch,code=sm_$arch -Xcompiler -Wall,-Wextra,-Werror -Isrc --fmad=false" $bins
 rm -rf .gpu && mkdir -p .gpu/bin .gpu/lib
 for b in $bins; do
     cp "$b" .gpu/bin/

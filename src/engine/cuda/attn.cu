@@ -16,6 +16,7 @@ static __global__ void k_raw_append(float *row, const float *kv, int D) {
 }
 extern "C" void ds4cu_raw_append(float *raw_row, const float *kv, int D) {
     k_raw_append<<<cdiv(D, 256), 256, 0, ds4cu_s>>>(raw_row, kv, D);
+    ds4cu_after("raw_append");
 }
 
 static __global__ void k_compressor(float *SV, float *SK, const float *v, const float *g, const uint16_t *ape, int r,
@@ -107,6 +108,7 @@ extern "C" void ds4cu_compressor(float *SV, float *SK, const float *v, const flo
     e4m3_init();
     k_compressor<<<1, 256, sizeof(float) * w, ds4cu_s>>>(SV, SK, v, g, ape, r, w, p, emit, norm_w, eps, cs, n_rot,
                                                          indexer, dst);
+    ds4cu_after("compressor");
 }
 
 static __global__ void k_frontier_reset(float *SV, float *SK, int row0, int rows, int Wc) {
@@ -118,6 +120,7 @@ static __global__ void k_frontier_reset(float *SV, float *SK, int row0, int rows
 }
 extern "C" void ds4cu_frontier_reset(float *SV, float *SK, int row0, int rows, int Wc) {
     if (rows > row0) k_frontier_reset<<<cdiv((int64_t)(rows - row0) * Wc, 256), 256, 0, ds4cu_s>>>(SV, SK, row0, rows, Wc);
+    ds4cu_after("frontier_reset");
 }
 
 /* ---------------- indexer ---------------- */
@@ -190,6 +193,7 @@ extern "C" void ds4cu_indexer_select(const float *idx, int n_comp, const float *
     k_idx_scores<<<cdiv(n_comp, 8), 256, 0, ds4cu_s>>>(idx, n_comp, qI, wI, IH, ID, scores);
     k_topk_flag<<<cdiv(n_comp, 256), 256, 0, ds4cu_s>>>(scores, n_comp, k, flags);
     k_compact<<<1, 1024, 0, ds4cu_s>>>(flags, n_comp, sel);
+    ds4cu_after("indexer_select");
 }
 
 /* ---------------- sink attention, one block per head ---------------- */
@@ -255,4 +259,5 @@ extern "C" void ds4cu_attention(const float *q, float *o, const float *raw, int 
     const size_t smem = sizeof(float) * (size_t)(D + n_raw + n_sel);
     if (smem > 48 * 1024) cudaFuncSetAttribute(k_attention, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     k_attention<<<H, 256, smem, ds4cu_s>>>(q, o, raw, raw_cap, p, n_raw, comp, sel, n_sel, sinks, D, scale);
+    ds4cu_after("attention");
 }

@@ -19,6 +19,11 @@
 
 extern cudaStream_t ds4cu_s;
 
+/* Called after every launch: records the first launch error with the op's
+ * name (and, with DS4_CUDA_SYNC=1 in the environment, synchronizes so that a
+ * faulting kernel is named too). ds4cu_check/ds4cu_sync then report it. */
+void ds4cu_after(const char *op);
+
 static __device__ __forceinline__ float d_expf(float x) { return (float)exp((double)x); }
 static __device__ __forceinline__ float d_log1pf(float x) { return (float)log1p((double)x); }
 static __device__ __forceinline__ float d_log2f(float x) { return (float)log2((double)x); }

@@ -29,6 +29,7 @@ static __global__ void k_rmsnorm(const float *x, const float *w, float *y, int n
 
 extern "C" void ds4cu_rmsnorm(const float *x, const float *w, float *y, int rows, int n, float eps) {
     if (rows > 0) k_rmsnorm<<<rows, 256, 0, ds4cu_s>>>(x, w, y, n, eps);
+    ds4cu_after("rmsnorm");
 }
 
 /* ---------------- RoPE ---------------- */
@@ -52,6 +53,7 @@ extern "C" void ds4cu_rope(float *x, int n_tok, int nh, int width, int n_rot, co
                            int inverse) {
     const int64_t n = (int64_t)n_tok * nh * (n_rot / 2);
     if (n > 0) k_rope<<<cdiv(n, 256), 256, 0, ds4cu_s>>>(x, n_tok, nh, width, n_rot, tab, pos0, inverse);
+    ds4cu_after("rope");
 }
 
 static __global__ void k_fp8(float *x, int rows, int width, int nblk) {
@@ -64,6 +66,7 @@ extern "C" void ds4cu_fp8_kv(float *x, int rows, int width, int n_nope) {
     e4m3_init();
     const int nblk = (n_nope + 63) / 64;
     if (rows > 0 && nblk > 0) k_fp8<<<cdiv((int64_t)rows * nblk, 64), 64, 0, ds4cu_s>>>(x, rows, width, nblk);
+    ds4cu_after("fp8_kv");
 }
 
 static __global__ void k_iqat(float *x) {
@@ -77,6 +80,7 @@ static __global__ void k_iqat(float *x) {
 
 extern "C" void ds4cu_iqat(float *x, int rows) {
     if (rows > 0) k_iqat<<<rows, 128, 0, ds4cu_s>>>(x);
+    ds4cu_after("iqat");
 }
 
 
@@ -87,6 +91,7 @@ static __global__ void k_scale(float *x, size_t n, float s) {
 }
 extern "C" void ds4cu_scale(float *x, size_t n, float s) {
     if (n) k_scale<<<cdiv((int64_t)n, 256), 256, 0, ds4cu_s>>>(x, n, s);
+    ds4cu_after("scale");
 }
 
 static __global__ void k_add(float *y, const float *a, const float *b, size_t n) {
@@ -95,6 +100,7 @@ static __global__ void k_add(float *y, const float *a, const float *b, size_t n)
 }
 extern "C" void ds4cu_add(float *y, const float *a, const float *b, size_t n) {
     if (n) k_add<<<cdiv((int64_t)n, 256), 256, 0, ds4cu_s>>>(y, a, b, n);
+    ds4cu_after("add");
 }
 
 static __global__ void k_embed(const uint16_t *emb, const int32_t *tokens, int n, int E, int HC, float *X) {
@@ -106,6 +112,7 @@ static __global__ void k_embed(const uint16_t *emb, const int32_t *tokens, int n
 }
 extern "C" void ds4cu_embed(const uint16_t *emb, const int32_t *tokens, int n, int E, int HC, float *X) {
     if (n > 0) k_embed<<<cdiv((int64_t)n * E, 256), 256, 0, ds4cu_s>>>(emb, tokens, n, E, HC, X);
+    ds4cu_after("embed");
 }
 
 /* ---------------- hyper-connections ---------------- */
@@ -149,6 +156,7 @@ static __global__ void k_hc_mix(const float *mixv, const float *scale, const flo
 extern "C" void ds4cu_hc_mix(const float *mix, const float *scale, const float *base, int n, int HC, int iters,
                              float eps, float *pre, float *post, float *comb) {
     if (n > 0) k_hc_mix<<<cdiv(n, 64), 64, 0, ds4cu_s>>>(mix, scale, base, n, HC, iters, eps, pre, post, comb);
+    ds4cu_after("hc_mix");
 }
 
 static __global__ void k_hc_reduce(const float *X, const float *pre, int n, int HC, int E, float *a) {
@@ -162,6 +170,7 @@ static __global__ void k_hc_reduce(const float *X, const float *pre, int n, int 
 }
 extern "C" void ds4cu_hc_reduce(const float *X, const float *pre, int n, int HC, int E, float *a) {
     if (n > 0) k_hc_reduce<<<cdiv((int64_t)n * E, 256), 256, 0, ds4cu_s>>>(X, pre, n, HC, E, a);
+    ds4cu_after("hc_reduce");
 }
 
 static __global__ void k_hc_post(const float *X, const float *F, const float *post, const float *comb, int n, int HC,
@@ -177,6 +186,7 @@ static __global__ void k_hc_post(const float *X, const float *F, const float *po
 extern "C" void ds4cu_hc_post(const float *X, const float *F, const float *post, const float *comb, int n, int HC,
                               int E, float *Y) {
     if (n > 0) k_hc_post<<<cdiv((int64_t)n * HC * E, 256), 256, 0, ds4cu_s>>>(X, F, post, comb, n, HC, E, Y);
+    ds4cu_after("hc_post");
 }
 
 static __global__ void k_out_weights(const float *hh, const float *scale, const float *base, int n, int HC, float eps,
@@ -188,6 +198,7 @@ static __global__ void k_out_weights(const float *hh, const float *scale, const 
 extern "C" void ds4cu_out_weights(const float *hh, const float *scale, const float *base, int n, int HC, float eps,
                                   float *w) {
     if (n > 0) k_out_weights<<<cdiv(n * HC, 64), 64, 0, ds4cu_s>>>(hh, scale, base, n, HC, eps, w);
+    ds4cu_after("out_weights");
 }
 
 /* ---------------- steering, SwiGLU, expert sum ---------------- */
@@ -205,6 +216,7 @@ static __global__ void k_steer(float *y, const float *v, int E, float scale) {
 }
 extern "C" void ds4cu_steer(float *y, const float *v, int n, int E, float scale) {
     if (n > 0) k_steer<<<n, 256, 0, ds4cu_s>>>(y, v, E, scale);
+    ds4cu_after("steer");
 }
 
 static __global__ void k_swiglu(float *g, const float *u, const float *w, int rows, int F, float c) {
@@ -217,6 +229,7 @@ static __global__ void k_swiglu(float *g, const float *u, const float *w, int ro
 }
 extern "C" void ds4cu_swiglu(float *g, const float *u, const float *w, int rows, int F, float clamp) {
     if (rows > 0) k_swiglu<<<cdiv((int64_t)rows * F, 256), 256, 0, ds4cu_s>>>(g, u, w, rows, F, clamp);
+    ds4cu_after("swiglu");
 }
 
 static __global__ void k_moe_sum(const float *dout, int n, int K, int E, float *moe) {
@@ -229,6 +242,7 @@ static __global__ void k_moe_sum(const float *dout, int n, int K, int E, float *
 }
 extern "C" void ds4cu_moe_sum(const float *dout, int n, int K, int E, float *moe) {
     if (n > 0) k_moe_sum<<<cdiv((int64_t)n * E, 256), 256, 0, ds4cu_s>>>(dout, n, K, E, moe);
+    ds4cu_after("moe_sum");
 }
 
 /* ---------------- routing (ds4_route), one thread per token ---------------- */
@@ -278,4 +292,5 @@ static __global__ void k_route(const float *lgv, int n, int X, int K, const int3
 extern "C" void ds4cu_route(const float *lg, int n, int X, int K, const int32_t *tokens, const int32_t *tid2eid,
                             const float *bias, int norm, float scale, int32_t *sel, float *w) {
     if (n > 0) k_route<<<cdiv(n, 32), 32, 0, ds4cu_s>>>(lg, n, X, K, tokens, tid2eid, bias, norm, scale, sel, w);
+    ds4cu_after("route");
 }

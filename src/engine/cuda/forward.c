@@ -37,12 +37,13 @@ static int scratch_init(cu_scratch *sc, const ds4_config *c, int n) {
                    &sc->qa, &sc->qr, &sc->q, &sc->o, &sc->kvr, &sc->kvv, &sc->lo, &sc->cmp_kv, &sc->cmp_gate,
                    &sc->icmp_kv, &sc->icmp_gate, &sc->qI, &sc->wI, &sc->moe, &sc->shg, &sc->shu, &sc->lg, &sc->w,
                    &sc->g, &sc->up, &sc->dout, &sc->hh, &sc->ow, &sc->y, &sc->yn, &sc->logits};
-    const size_t sz[] = {N * HC * E, N * HC * E, N * E, N * E, N * E, N * HC, N * HC * HC, N * HC * E, N * M,
+    const size_t sz[] = {N * HC * E, N * HC * E, N * E, N * E, N * E, N * HC, N * HC, N * HC * HC, N * HC * E, N * M,
                          N * c->q_lora, N * c->q_lora, N * H * D, N * H * D, N * D, N * D,
                          N * c->o_groups * c->o_lora, N * 2 * D, N * 2 * D, N * 2 * c->idx_head_dim,
                          N * 2 * c->idx_head_dim, N * c->idx_head * c->idx_head_dim, N * c->idx_head, N * E, N * F,
                          N * F, N * c->n_expert, P, P * F, P * F, P * E, N * HC, N * HC, N * E, N * E,
                          N * c->n_vocab};
+    _Static_assert(sizeof sz / sizeof sz[0] == sizeof f / sizeof f[0], "one size per scratch buffer");
     memset(sc, 0, sizeof *sc);
     for (size_t i = 0; i < sizeof sz / sizeof sz[0]; i++)
         if (!(*f[i] = ds4cu_malloc(sizeof(float) * (sz[i] ? sz[i] : 1)))) return -1;

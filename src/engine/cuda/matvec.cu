@@ -64,6 +64,7 @@ extern "C" void ds4cu_matvec_q8_0(const void *W, size_t row_bytes, int64_t in, i
     else
         k_mv_q8_0<8><<<dim3(gx, cdiv(n, 8)), 256, 0, ds4cu_s>>>((const uint8_t *)W, row_bytes, nb, out, rpg, xrb,
                                                                  (const cu_act_q8_0 *)xq, n, y);
+    ds4cu_after("matvec_q8_0");
 }
 
 /* ---------------- F16 / F32 ---------------- */
@@ -125,6 +126,7 @@ extern "C" void ds4cu_matvec_f16(const void *W, size_t row_bytes, int64_t in, in
     else
         k_mv_f16_fast<<<dim3(cdiv(out, 8), n), 256, 0, ds4cu_s>>>((const uint8_t *)W, row_bytes, in, out, rpg, xw, x,
                                                                    n, y);
+    ds4cu_after("matvec_f16");
 }
 
 static __global__ void k_mv_f32(const uint8_t *W, size_t rb, int64_t in, int64_t out, int64_t rpg, int64_t xw,
@@ -142,6 +144,7 @@ extern "C" void ds4cu_matvec_f32(const void *W, size_t row_bytes, int64_t in, in
                                  int n, float *y) {
     k_mv_f32<<<cdiv(out * n, 64), 64, 0, ds4cu_s>>>((const uint8_t *)W, row_bytes, in, out, out / groups, in * groups,
                                                     x, n, y);
+    ds4cu_after("matvec_f32");
 }
 
 /* ---------------- routed experts: IQ2_XXS, Q2_K, Q4_K × Q8_K ---------------- */
@@ -298,4 +301,5 @@ extern "C" void ds4cu_matvec_experts(uint32_t type, const void *W, size_t row_by
     if (type == DS4_TYPE_IQ2_XXS) k_mv_experts<DS4_TYPE_IQ2_XXS><<<grid, 256, 0, ds4cu_s>>>(w, row_bytes, nb, rows, sel, x_div, x, y);
     else if (type == DS4_TYPE_Q2_K) k_mv_experts<DS4_TYPE_Q2_K><<<grid, 256, 0, ds4cu_s>>>(w, row_bytes, nb, rows, sel, x_div, x, y);
     else k_mv_experts<DS4_TYPE_Q4_K><<<grid, 256, 0, ds4cu_s>>>(w, row_bytes, nb, rows, sel, x_div, x, y);
+    ds4cu_after("matvec_experts");
 }

@@ -60,9 +60,11 @@ static __global__ void k_quant_q8_K(const float *x, cu_q8_K *out, int64_t nb) {
 extern "C" void ds4cu_quant_q8_0(const float *x, void *xq, int rows, int64_t width) {
     const int64_t nb = (int64_t)rows * (width / 32);
     if (nb > 0) k_quant_q8_0<<<cdiv(nb, 128), 128, 0, ds4cu_s>>>(x, (cu_act_q8_0 *)xq, nb);
+    ds4cu_after("quant_q8_0");
 }
 
 extern "C" void ds4cu_quant_q8_K(const float *x, void *xq, int rows, int64_t width) {
     const int64_t nb = (int64_t)rows * (width / 256);
     if (nb > 0) k_quant_q8_K<<<cdiv(nb, 64), 64, 0, ds4cu_s>>>(x, (cu_q8_K *)xq, nb);
+    ds4cu_after("quant_q8_K");
 }

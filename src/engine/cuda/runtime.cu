@@ -1,17 +1,31 @@
 /* runtime.cu - device selection, the one stream every launch uses, memory,
  * error reporting, CUDA graphs and the copy-bandwidth probe of the bench. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/cuda/common.cuh"
 
 cudaStream_t ds4cu_s;
 static char last_err[256];
+static int pending; /* an error recorded by ds4cu_after not yet reported */
 
 static int note(cudaError_t e) {
     if (e == cudaSuccess) return 0;
-    snprintf(last_err, sizeof last_err, "%s", cudaGetErrorString(e));
+    if (!pending) snprintf(last_err, sizeof last_err, "%s", cudaGetErrorString(e));
+    pending = 0;
     return -1;
+}
+
+void ds4cu_after(const char *op) {
+    static int sync = -1;
+    if (sync < 0) sync = getenv("DS4_CUDA_SYNC") && atoi(getenv("DS4_CUDA_SYNC")) > 0;
+    cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess && sync) e = cudaStreamSynchronize(ds4cu_s);
+    if (e != cudaSuccess && !pending) {
+        snprintf(last_err, sizeof last_err, "%s: %s", op, cudaGetErrorString(e));
+        pending = 1;
+    }
 }
 
 extern "C" int ds4cu_device_count(void) {
@@ -34,7 +48,10 @@ extern "C" const char *ds4cu_error(void) {
     return out;
 }
 
-extern "C" int ds4cu_check(void) { return note(cudaGetLastError()); }
+extern "C" int ds4cu_check(void) {
+    if (pending) { pending = 0; return -1; }
+    return note(cudaGetLastError());
+}
 
 extern "C" void *ds4cu_malloc(size_t n) {
     void *p = NULL;
@@ -58,6 +75,7 @@ extern "C" int ds4cu_d2d(void *d, const void *s, size_t n) {
 }
 extern "C" int ds4cu_memset(void *d, int v, size_t n) { return n ? note(cudaMemsetAsync(d, v, n, ds4cu_s)) : 0; }
 extern "C" int ds4cu_sync(void) {
+    if (pending) { pending = 0; return -1; }
     if (note(cudaGetLastError())) return -1;
     return note(cudaStreamSynchronize(ds4cu_s));
 }
