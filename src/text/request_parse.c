@@ -174,9 +174,10 @@ static void resolve_think(pctx *c, think_state *t, uint32_t ctx_size) {
 /* Chat content: string, null, or array of strings / objects with "text"
  * (concatenated, no separator; other parts dropped). */
 static int chat_content(pctx *c, const js_node *v, char **dst, size_t *len, const char *field) {
+    (void)c; (void)field;
     if (!v || v->t == JS_NULL) return 0;
     if (v->t == JS_STR) { msg_append(dst, len, v->str, v->str_len); return 0; }
-    if (v->t != JS_ARR) return bad_type(c, field, "a string, null or an array of content parts");
+    if (v->t != JS_ARR) return 0; /* server.md §7.2: any other JSON type renders as "" */
     for (size_t i = 0; i < v->n; i++) {
         const js_node *e = v->kids[i];
         if (e->t == JS_STR) msg_append(dst, len, e->str, e->str_len);
@@ -254,7 +255,7 @@ static int tools_array(pctx *c, const js_node *tools, bool responses) {
 /* ---- OpenAI chat ---- */
 
 static int parse_chat_messages(pctx *c, const js_node *msgs) {
-    if (!msgs || msgs->t == JS_NULL) return 0;
+    if (!msgs || msgs->t == JS_NULL) return ds4_errf(c->err, "missing messages");
     if (msgs->t != JS_ARR) return bad_type(c, "messages", "an array");
     for (size_t i = 0; i < msgs->n; i++) {
         const js_node *mj = msgs->kids[i];
@@ -264,8 +265,10 @@ static int parse_chat_messages(pctx *c, const js_node *msgs) {
         ds4_message *m = add_msg(c, role && role->t == JS_STR ? role->str : "user");
         if (chat_content(c, js_get(mj, "content"), &m->content, &m->content_len, "content") < 0) return -1;
         const js_node *rc = js_get(mj, "reasoning_content");
-        if (rc && rc->t == JS_STR) { m->reasoning = xstrndup(rc->str, rc->str_len); m->reasoning_len = rc->str_len; }
-        else if (rc && rc->t != JS_NULL) return bad_type(c, "reasoning_content", "a string or null");
+        if (rc && (rc->t == JS_STR || rc->t == JS_ARR)) { /* same forms as content */
+            m->reasoning = xstrdup("");
+            chat_content(c, rc, &m->reasoning, &m->reasoning_len, "reasoning_content");
+        }
         const js_node *tcid = js_get(mj, "tool_call_id");
         if (tcid && tcid->t == JS_STR) add_result_id(m, tcid->str);
         const js_node *tcs = js_get(mj, "tool_calls");
@@ -309,8 +312,9 @@ static int parse_anthropic(pctx *c, const js_node *root) {
         m->content = ds4_sbuf_take(&s, &m->content_len);
     }
     const js_node *msgs = js_get(root, "messages");
-    if (msgs && msgs->t != JS_ARR && msgs->t != JS_NULL) return bad_type(c, "messages", "an array");
-    for (size_t i = 0; msgs && msgs->t == JS_ARR && i < msgs->n; i++) {
+    if (!msgs || msgs->t == JS_NULL) return ds4_errf(c->err, "missing messages");
+    if (msgs->t != JS_ARR) return bad_type(c, "messages", "an array");
+    for (size_t i = 0; i < msgs->n; i++) {
         const js_node *mj = msgs->kids[i];
         if (mj->t != JS_OBJ) return bad_type(c, "messages[]", "an object");
         const js_node *role = js_get(mj, "role");

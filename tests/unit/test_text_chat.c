@@ -131,6 +131,8 @@ TEST(request_errors_are_reported_not_crashes) {
         {DS4_API_OPENAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\xff\"}]}", "UTF-8"},
         {DS4_API_OPENAI_CHAT, "{\"messages\":", "unexpected end"},
         {DS4_API_OPENAI_CHAT, "{\"messages\":5}", "messages"},
+        {DS4_API_OPENAI_CHAT, "{\"model\":\"x\"}", "missing messages"},
+        {DS4_API_ANTHROPIC_MESSAGES, "{\"max_tokens\":5}", "missing messages"},
         {DS4_API_OPENAI_RESPONSES, "{}", "missing input"},
         {DS4_API_OPENAI_RESPONSES, "{\"input\":\"x\",\"previous_response_id\":\"r\"}", "previous_response_id"},
         {DS4_API_OPENAI_RESPONSES, "{\"input\":\"x\",\"tool_choice\":\"required\"}", "tool_choice=required"},
@@ -300,5 +302,20 @@ TEST(responses_hosted_tool_history) {
     CHECK_EQ_STR(r.msgs[3].calls[0].arguments, "*** patch");
     CHECK_EQ_STR(r.msgs[4].content, "{\"ok\":true}");
     CHECK_EQ_INT(r.think, DS4_THINK_NONE);
+    ds4_request_free(&r);
+}
+
+TEST(chat_content_other_types_render_empty) {
+    const char *b = "{\"think\":false,\"messages\":[{\"role\":\"user\",\"content\":42},{\"role\":\"assistant\",\"content\":true,\"reasoning_content\":[\"r\"]},{\"content\":\"x\"}]}";
+    ds4_request r;
+    ds4_err e = {{0}};
+    CHECKF(ds4_request_parse(DS4_API_OPENAI_CHAT, b, strlen(b), 32768, &r, &e) == 0, "%s", e.msg);
+    CHECK_EQ_STR(r.msgs[0].content, "");
+    CHECK_EQ_STR(r.msgs[1].content, "");
+    CHECK_EQ_STR(r.msgs[1].reasoning, "r");
+    CHECK_EQ_STR(r.msgs[2].role, "user");
+    ds4_request_free(&r);
+    /* an empty messages array is accepted */
+    CHECK_EQ_INT(ds4_request_parse(DS4_API_OPENAI_CHAT, "{\"messages\":[]}", 15, 32768, &r, &e), 0);
     ds4_request_free(&r);
 }
