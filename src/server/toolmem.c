@@ -144,3 +144,12 @@ const char *ds4s_toolmem_lookup(void *ctx, const char *id, size_t *len) {
     if (len) *len = e->b->len;
     return e->b->bytes;
 }
+
+void ds4s_toolmem_each(ds4s_toolmem *t, size_t max, void (*fn)(void *ud, const char *id, const char *dsml, size_t len),
+                       void *ud) {
+    if (!t) return;
+    pthread_mutex_lock(&t->mu);
+    size_t i = 0;
+    for (entry *e = t->head; e && i < max; e = e->next, i++) fn(ud, e->id, e->b->bytes, e->b->len);
+    pthread_mutex_unlock(&t->mu);
+}

@@ -24,5 +24,10 @@ void ds4s_toolmem_lock(ds4s_toolmem *t);
 void ds4s_toolmem_unlock(ds4s_toolmem *t);
 /* ds4_replay_lookup_fn-compatible; ctx is the ds4s_toolmem. Caller holds the lock. */
 const char *ds4s_toolmem_lookup(void *ctx, const char *id, size_t *len);
+/* Visits up to max ids, most recently used first, with their DSML block
+ * (takes the lock; fn must not call back into the tool memory). For the disk
+ * cache (kvcache.c), which stores the mappings a checkpoint's text contains. */
+void ds4s_toolmem_each(ds4s_toolmem *t, size_t max, void (*fn)(void *ud, const char *id, const char *dsml, size_t len),
+                       void *ud);
 
 #endif
