@@ -558,9 +558,12 @@ int ds4_request_parse(ds4_api api, const char *body, size_t len, uint32_t ctx_si
         }
         if (effort_from(&c, js_get(root, "reasoning_effort"), "reasoning_effort", &th) < 0) goto done;
         if (api == DS4_API_OPENAI_COMPLETIONS) {
+            /* server.md §7.3: required; a string, or an array whose first
+             * element is used if it is a string; anything else is "" */
             const js_node *p = js_get(root, "prompt");
-            if (p && p->t == JS_ARR) p = p->n ? p->kids[0] : NULL;
-            if (p && p->t != JS_STR) { bad_type(&c, "prompt", "a string or an array of strings"); goto done; }
+            if (!p) { ds4_errf(err, "missing prompt"); goto done; }
+            if (p->t == JS_ARR) p = p->n ? p->kids[0] : NULL;
+            if (p && p->t != JS_STR) p = NULL;
             out->prompt = xstrndup(p ? p->str : "", p ? p->str_len : 0);
             out->prompt_len = p ? p->str_len : 0;
             break;

@@ -133,6 +133,7 @@ TEST(request_errors_are_reported_not_crashes) {
         {DS4_API_OPENAI_CHAT, "{\"messages\":5}", "messages"},
         {DS4_API_OPENAI_CHAT, "{\"model\":\"x\"}", "missing messages"},
         {DS4_API_ANTHROPIC_MESSAGES, "{\"max_tokens\":5}", "missing messages"},
+        {DS4_API_OPENAI_COMPLETIONS, "{\"max_tokens\":5}", "missing prompt"},
         {DS4_API_OPENAI_RESPONSES, "{}", "missing input"},
         {DS4_API_OPENAI_RESPONSES, "{\"input\":\"x\",\"previous_response_id\":\"r\"}", "previous_response_id"},
         {DS4_API_OPENAI_RESPONSES, "{\"input\":\"x\",\"tool_choice\":\"required\"}", "tool_choice=required"},
@@ -318,4 +319,21 @@ TEST(chat_content_other_types_render_empty) {
     /* an empty messages array is accepted */
     CHECK_EQ_INT(ds4_request_parse(DS4_API_OPENAI_CHAT, "{\"messages\":[]}", 15, 32768, &r, &e), 0);
     ds4_request_free(&r);
+}
+
+TEST(completions_prompt_forms) {
+    static const struct { const char *b; const char *want; } t[] = {
+        {"{\"think\":false,\"prompt\":[\"first\",\"second\"]}", "first"},
+        {"{\"think\":false,\"prompt\":[[1,2],\"x\"]}", ""},
+        {"{\"think\":false,\"prompt\":7}", ""},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        ds4_sbuf out = {0};
+        ds4_err e = {{0}};
+        CHECKF(ds4_render_body(DS4_API_OPENAI_COMPLETIONS, t[i].b, strlen(t[i].b), 32768, NULL, &out, NULL, &e) == 0, "%s", e.msg);
+        char want[256];
+        snprintf(want, sizeof want, "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>You are a helpful assistant<\xef\xbd\x9cUser\xef\xbd\x9c>%s<\xef\xbd\x9c" "Assistant\xef\xbd\x9c></think>", t[i].want);
+        CHECK_EQ_STR(out.p, want);
+        ds4_sbuf_free(&out);
+    }
 }
