@@ -144,6 +144,9 @@ int ctl_looks_like_ds4_server(const char *args);
 /* GET http://host:port/v1/models; returns the HTTP status, 0 when nothing answered.
  * body (optional) receives up to cap-1 bytes. */
 int ctl_http_models(const char *host, long port, long timeout_ms, char *body, size_t cap);
+int ctl_http_get(const char *host, long port, const char *path, long timeout_ms, char *body, size_t cap);
+/* Ready = GET /v1/models answers 2xx and GET /health does not answer 503 (loading). */
+int ctl_server_ready(const char *host, long port, long timeout_ms);
 /* Listeners on TCP port: fills pids (owners visible to us) and returns how many; sets
  * *any_listener when some socket listens even if its owner is invisible. */
 int ctl_port_listeners(long port, pid_t *pids, int max, int *any_listener);

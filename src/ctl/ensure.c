@@ -19,8 +19,7 @@
 #include <unistd.h>
 
 static int http_ok(const ctl_cfg *c) {
-    int st = ctl_http_models(c->host, c->port, 1500, NULL, 0);
-    return st >= 200 && st < 300;
+    return ctl_server_ready(c->host, c->port, 1500);
 }
 
 /* ---- crash-loop bookkeeping (last-failure.json) ---- */

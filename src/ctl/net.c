@@ -33,7 +33,7 @@ static int wait_fd(int fd, short ev, int64_t deadline) {
     }
 }
 
-int ctl_http_models(const char *host, long port, long timeout_ms, char *body, size_t cap) {
+int ctl_http_get(const char *host, long port, const char *path, long timeout_ms, char *body, size_t cap) {
     if (body && cap) body[0] = 0;
     int64_t deadline = ctl_mono_ms() + timeout_ms;
     char ports[16];
@@ -64,8 +64,8 @@ int ctl_http_models(const char *host, long port, long timeout_ms, char *body, si
         }
         if (ok) {
             char req[512];
-            int n = snprintf(req, sizeof req, "GET /v1/models HTTP/1.1\r\nHost: %s:%ld\r\n"
-                             "Accept: application/json\r\nConnection: close\r\n\r\n", host, port);
+            int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s:%ld\r\n"
+                             "Accept: application/json\r\nConnection: close\r\n\r\n", path, host, port);
             ok = send(fd, req, (size_t)n, MSG_NOSIGNAL) == n;
         }
         if (ok) {
@@ -97,6 +97,20 @@ int ctl_http_models(const char *host, long port, long timeout_ms, char *body, si
     }
     freeaddrinfo(res);
     return code;
+}
+
+int ctl_http_models(const char *host, long port, long timeout_ms, char *body, size_t cap) {
+    return ctl_http_get(host, port, "/v1/models", timeout_ms, body, cap);
+}
+
+int ctl_server_ready(const char *host, long port, long timeout_ms) {
+    /* This repository's server binds before it loads the model and answers
+     * /v1/models at once, but /health says 503 until the model is in; a server
+     * without /health (404, Part A's) is judged by /v1/models alone (§11). */
+    int h = ctl_http_get(host, port, "/health", timeout_ms, NULL, 0);
+    if (h == 0 || h == 503) return 0;
+    int m = ctl_http_get(host, port, "/v1/models", timeout_ms, NULL, 0);
+    return m >= 200 && m < 300;
 }
 
 #ifndef __APPLE__

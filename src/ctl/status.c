@@ -122,8 +122,7 @@ int ctl_cmd_status(const ctl_cfg *c, int json) {
         json_object_set_new(so, "alive", json_boolean(ok));
         json_object_set_new(so, "uptimeS", json_integer((ctl_now_ms() - ctl_json_int(s.j, "startedAt", ctl_now_ms())) / 1000));
     }
-    int hs = ctl_http_models(c->host, c->port, 1500, NULL, 0);
-    json_object_set_new(so, "httpReady", json_boolean(hs >= 200 && hs < 300));
+    json_object_set_new(so, "httpReady", json_boolean(ctl_server_ready(c->host, c->port, 1500)));
     pid_t pids[8];
     int any = 0, n = ctl_port_listeners(c->port, pids, 8, &any);
     json_t *lst = json_array();

@@ -9,6 +9,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${DS4_BUILD:-build}
 case $BUILD in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 if [ -x "$BUILD/bin/ds4ctl" ]; then DS4CTL="$BUILD/bin/ds4ctl"; else DS4CTL="$ROOT/ds4ctl"; fi
+# (a parallel `make` may be relinking it right now: give it a few seconds)
+for _ in $(seq 50); do [ -x "$DS4CTL" ] && break; sleep 0.2; done
 [ -x "$DS4CTL" ] || { echo "ds4ctl not built ($DS4CTL)"; exit 1; }
 command -v python3 >/dev/null || { echo "python3 missing; skipping"; exit 77; }
 export DS4CTL
