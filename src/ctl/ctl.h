@@ -246,6 +246,9 @@ void ctl_human_bytes(double b, char *buf, size_t n);
 int ctl_watchdog_running(const ctl_cfg *c);           /* flock probe */
 int ctl_watchdog_ensure(const ctl_cfg *c, ds4_err *err); /* spawn when absent */
 int ctl_watch(const ctl_cfg *c);                      /* the loop; returns the exit code */
+/* Between two polls the wall clock ran more than 10 s ahead of the clock that stops
+ * while the machine sleeps: the machine slept (§21.11). */
+int ctl_slept(int64_t prev_wall, int64_t prev_mono, int64_t wall, int64_t mono);
 
 /* ---- stop (stop.c) -------------------------------------------------------------- */
 
@@ -261,6 +264,8 @@ int ctl_cmd_stop(const ctl_cfg *c, int force, long timeout_s);
 double ctl_total_ram_gb(void);
 int ctl_check_quant_ram(const ctl_cfg *c, ds4_err *err);
 int ctl_prepare(const ctl_cfg *c, ctl_lock *l, ds4_err *err);
+/* Makefile + download_model.sh + (ds4_server.c or src/bin/ds4-server.c), §8.1. */
+int ctl_looks_like_checkout(const char *dir);
 /* The built-in downloader of §21.8.3 into <runtime>/gguf, then the ds4flash.gguf link. */
 int ctl_download(const ctl_cfg *c, ctl_lock *l, const char *runtime, int force_verify,
                  ds4_err *err);

@@ -59,7 +59,7 @@ static int exists(const char *dir, const char *name) {
 
 /* §8.1's three marker files; this repository keeps the server's main in
  * src/bin/ds4-server.c instead of ds4_server.c, so either counts. */
-static int looks_like_checkout(const char *dir) {
+int ctl_looks_like_checkout(const char *dir) {
     return exists(dir, "Makefile") && exists(dir, "download_model.sh") &&
            (exists(dir, "ds4_server.c") || exists(dir, "src/bin/ds4-server.c"));
 }
@@ -73,7 +73,7 @@ static void remove_tree(const char *path) {
 static int checkout(const ctl_cfg *c, char *runtime, size_t n, ds4_err *err) {
     if (c->runtime_env[0]) {
         ctl_runtime_dir(c, runtime, n);
-        if (!looks_like_checkout(runtime))
+        if (!ctl_looks_like_checkout(runtime))
             return ds4_errf(err, "DS4_RUNTIME_DIR=%s is not a ds4 checkout (needs Makefile, "
                             "download_model.sh and ds4_server.c)", c->runtime_env), CTL_CHECKOUT_FAILED;
         return CTL_OK;
@@ -83,7 +83,7 @@ static int checkout(const ctl_cfg *c, char *runtime, size_t n, ds4_err *err) {
     struct stat st;
     if (stat(sup, &st) == 0 || lstat(sup, &st) == 0) {
         ctl_runtime_dir(c, runtime, n);
-        if (!looks_like_checkout(runtime))
+        if (!ctl_looks_like_checkout(runtime))
             return ds4_errf(err, "%s exists but does not look like a ds4 checkout; move it away or run "
                             "ds4ctl recover", sup), CTL_CHECKOUT_FAILED;
         return CTL_OK;
@@ -118,7 +118,7 @@ static int checkout(const ctl_cfg *c, char *runtime, size_t n, ds4_err *err) {
         if (st_code > 0) ds4_errf(err, "clone ds4 support checkout failed (exit %d); see %s", st_code, logp);
         return CTL_CHECKOUT_FAILED;
     }
-    if (!looks_like_checkout(tmp)) {
+    if (!ctl_looks_like_checkout(tmp)) {
         remove_tree(tmp);
         return ds4_errf(err, "Cloned %s but %s does not look like a ds4 checkout", c->support_repo, sup), CTL_CHECKOUT_FAILED;
     }

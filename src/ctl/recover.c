@@ -89,6 +89,39 @@ int ctl_cmd_recover(const ctl_cfg *c, int dry_run, int kill_server, int yes) {
         if (!dry_run) unlink(p);
         changes++;
     }
+    /* Leftovers of interrupted clones, and a support/ that is no checkout at all:
+     * the first are ours and dead, the second is moved aside, never deleted. */
+    DIR *hd = opendir(c->home);
+    if (hd) {
+        struct dirent *e;
+        while ((e = readdir(hd))) {
+            long pid;
+            if (strncmp(e->d_name, "support.partial-", 16) != 0) continue;
+            if (ctl_parse_long(e->d_name + 16, 1, 0x7fffffff, &pid) == 0 && ctl_alive((pid_t)pid)) continue;
+            char d[PATH_MAX];
+            snprintf(d, sizeof d, "%s/%s", c->home, e->d_name);
+            printf("%s interrupted clone %s\n", dry_run ? "would remove" : "removing", d);
+            if (!dry_run) {
+                char *argv[] = {"rm", "-rf", "--", d, NULL};
+                ds4_err e2;
+                ctl_run_logged(NULL, argv, "/dev/null", NULL, &e2);
+            }
+            changes++;
+        }
+        closedir(hd);
+    }
+    char sup[PATH_MAX], git[PATH_MAX + 8];
+    ctl_path(c, "support", sup, sizeof sup);
+    snprintf(git, sizeof git, "%s/.git", sup);
+    struct stat sst;
+    if (!c->runtime_env[0] && lstat(sup, &sst) == 0 && S_ISDIR(sst.st_mode) && !ctl_looks_like_checkout(sup) &&
+        access(git, F_OK) != 0) {
+        char broken[PATH_MAX + 32];
+        snprintf(broken, sizeof broken, "%s.broken.%lld", sup, (long long)time(NULL));
+        printf("%s %s (not a ds4 checkout) to %s\n", dry_run ? "would move" : "moving", sup, broken);
+        if (!dry_run && rename(sup, broken) != 0) fprintf(stderr, "ds4ctl: cannot rename %s: %s\n", sup, strerror(errno));
+        changes++;
+    }
     remove_old_tmp(c->home, dry_run, &changes);
     remove_old_tmp(ctl_path(c, "clients", p, sizeof p), dry_run, &changes);
     if (ours && valid == 0 && !ctl_watchdog_running(c)) {

@@ -106,6 +106,10 @@ static void forget_dead_server(const ctl_cfg *c) {
     ctl_server_free(&s);
 }
 
+int ctl_slept(int64_t prev_wall, int64_t prev_mono, int64_t wall, int64_t mono) {
+    return (wall - prev_wall) - (mono - prev_mono) > 10000;
+}
+
 int ctl_watch(const ctl_cfg *c) {
     if (ctl_mkdirs(c->home, 0755) != 0) { fprintf(stderr, "ds4ctl watch: cannot create %s\n", c->home); return CTL_ERROR; }
     char p[PATH_MAX];
@@ -123,7 +127,7 @@ int ctl_watch(const ctl_cfg *c) {
         ctl_sleep_ms(c->poll_s * 1000);
         if (ctl_cancelled) break;
         int64_t wall = ctl_now_ms(), mono = ctl_mono_ms();
-        if ((wall - prev_wall) - (mono - prev_mono) > 10000) {
+        if (ctl_slept(prev_wall, prev_mono, wall, mono)) {
             suspend_until = mono + (c->lease_ttl_s + 20) * 1000;
             ctl_log_wd(c, "system sleep detected (%llds); lease expiry suspended for %llds",
                        (long long)((wall - prev_wall) / 1000), (long long)((suspend_until - mono) / 1000));

@@ -377,6 +377,18 @@ TEST(compact_child_output_lines) {
     CHECK_EQ_INT(strlen(out), 159 + 3); /* 159 chars + the 3-byte ellipsis */
 }
 
+TEST(sleep_detection) {
+    /* 2 s poll, both clocks agree: awake */
+    CHECK(!ctl_slept(1000000, 5000, 1002000, 7000));
+    /* a slow poll (scheduler, load) moves both clocks: still awake */
+    CHECK(!ctl_slept(1000000, 5000, 1030000, 35000));
+    /* the wall clock jumped 1 h while the sleep-stopping clock moved 2 s: slept */
+    CHECK(ctl_slept(1000000, 5000, 4602000, 7000));
+    /* exactly at the 10 s threshold is not yet sleep */
+    CHECK(!ctl_slept(0, 0, 12000, 2000));
+    CHECK(ctl_slept(0, 0, 12001, 2000));
+}
+
 TEST(quote_and_parsers) {
     char *argv[] = {"/x/ds4-server", "--ctx", "100000", "it's", "a b", "", NULL};
     char out[256];
