@@ -178,7 +178,8 @@ int ds4kv_save(ds4kv_store *st, const ds4kv_save_req *req, ds4kv_entry *out, ds4
 
 /* Restore before render (spec/server.md §11.4): for every stored tool map
  * that holds any of ids, reads it (checksum verified) and calls fn for each
- * matching (id, dsml). Returns the number of calls, or a negative code. */
+ * matching (id, dsml). ids = NULL visits every stored mapping (e.g. to
+ * refill the tool memory at startup). Returns the number of calls. */
 typedef int (*ds4kv_tool_fn)(void *ud, const char *id, size_t id_len, const char *dsml, size_t dsml_len);
 int ds4kv_tools_restore(ds4kv_store *st, const char *const *ids, size_t n_ids, ds4kv_tool_fn fn, void *ud);
 

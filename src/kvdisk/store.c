@@ -824,6 +824,10 @@ typedef struct restore_ctx {
 
 static int restore_one(void *ud, const char *id, size_t il, const char *dsml, size_t dl) {
     restore_ctx *c = ud;
+    if (!c->ids) {
+        c->calls++;
+        return c->fn(c->ud, id, il, dsml, dl);
+    }
     for (size_t i = 0; i < c->n_ids; i++) {
         if (strlen(c->ids[i]) == il && !memcmp(c->ids[i], id, il)) {
             c->calls++;
@@ -835,6 +839,7 @@ static int restore_one(void *ud, const char *id, size_t il, const char *dsml, si
 }
 
 static int holds_any(const ent *x, const char *const *ids, size_t n) {
+    if (!ids) return 1;
     for (size_t off = 0; off < x->ids_len; off += strlen(x->ids + off) + 1)
         for (size_t i = 0; i < n; i++)
             if (!strcmp(x->ids + off, ids[i])) return 1;

@@ -778,6 +778,9 @@ TEST(tool_map_survives_restart) {
     CHECK_EQ_STR(g.dsml[1], "<blk2>");
     const char *none[] = {"call_zzz"};
     CHECK_EQ_INT(ds4kv_tools_restore(st, none, 1, on_tool, &g), 0);
+    got_tools g3 = {0};
+    CHECK_EQ_INT(ds4kv_tools_restore(st, NULL, 0, on_tool, &g3), 3);  /* every stored mapping */
+    CHECK_EQ_STR(g3.ids[2], "toolu_c");
     ds4kv_close(st);
 
     /* Decoding stops at the first invalid entry and keeps the earlier ones. */
