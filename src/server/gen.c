@@ -17,6 +17,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "server/dsml_track.h"
 #include "server/errors.h"
 #include "server/jsonu.h"
 #include "server/sse.h"
@@ -57,44 +58,6 @@ void ds4s_gen_body(ds4s_gen *g, json_t *body) {
 
 const char *ds4s_gen_call_id(ds4s_gen *g, size_t i) {
     return g->call_ids && i < g->pr.n_calls ? g->call_ids[i] : "";
-}
-
-/* ---- DSML structure tracker (§5.2): greedy sampling on protocol bytes ---- */
-
-static const char *memrmem(const char *h, size_t hn, const char *n) {
-    size_t nn = strlen(n);
-    if (nn > hn) return NULL;
-    for (size_t i = hn - nn + 1; i-- > 0;)
-        if (!memcmp(h + i, n, nn)) return h + i;
-    return NULL;
-}
-
-/* Whether the next token continues DSML structure (tags, attributes, JSON
- * punctuation) rather than a parameter payload. text = generated so far. */
-static int dsml_structural(const char *text, size_t n) {
-    const char *think = memrmem(text, n, "</think>");
-    size_t from = think ? (size_t)(think - text) + 8 : 0;
-    const char *blk = memrmem(text + from, n - from, "tool_calls>");
-    if (!blk) return 0;
-    const char *end = memrmem(text + from, n - from, "</");
-    if (end && end > blk && memrmem(end, n - (size_t)(end - text), "tool_calls>")) return 0; /* block closed */
-    size_t bo = (size_t)(blk - text);
-    const char *par = memrmem(text + bo, n - bo, "parameter name=\"");
-    if (!par) return 1;
-    const char *gt = memchr(par, '>', n - (size_t)(par - text));
-    if (!gt) return 1;                       /* inside the parameter header */
-    const char *val = gt + 1;
-    size_t vlen = n - (size_t)(val - text);
-    if (memrmem(val, vlen, "</")) return 1;  /* value closed or closing tag forming */
-    int is_string = !memmem(par, (size_t)(gt - par), "string=\"false\"", 14);
-    if (is_string) return 0;                 /* raw text payload: normal sampling */
-    /* JSON value: payload only inside a string literal. */
-    int in_str = 0;
-    for (size_t i = 0; i < vlen; i++) {
-        if (in_str && val[i] == '\\') { i++; continue; }
-        if (val[i] == '"') in_str = !in_str;
-    }
-    return !in_str;
 }
 
 /* ---- prefill progress: keepalive comments and cancellation ---- */
@@ -405,7 +368,7 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
         int32_t tok;
         if (scripted) {
             tok = script_pos < script.n ? script.ids[script_pos++] : eos;
-        } else if (so.tools_active && dsml_structural(raw.p ? raw.p : "", raw.len)) {
+        } else if (so.tools_active && ds4s_dsml_structural(raw.p ? raw.p : "", raw.len, g.thinking)) {
             tok = ds4_argmax(logits, s->n_vocab);
         } else if (sp.temperature <= 0) {
             tok = ds4_argmax(logits, s->n_vocab);

@@ -24,7 +24,7 @@ typedef struct ds4s_gen {
     int thinking;              /* mode high/max (and not completions) */
     char id[96];               /* chatcmpl-N, cmpl-N, msg_..., resp_... */
     long created;
-    int n_prompt, n_cached, n_gen, n_reasoning_tokens;
+    int n_prompt, n_cached, n_gen;
     int finish;
     const char *error_msg;     /* why finish is error */
     char *stop_hit;            /* the stop string that matched (owned) */
