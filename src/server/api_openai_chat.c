@@ -25,7 +25,7 @@ static json_t *chunk(ds4s_gen *g, json_t *delta, const char *finish) {
     json_object_set_new(choice, "index", json_integer(0));
     json_object_set_new(choice, "delta", delta);
     if (json_array_size(g->stream_lp)) {
-        json_object_set_new(choice, "logprobs", json_pack("{s:O}", "content", g->stream_lp));
+        json_object_set_new(choice, "logprobs", json_pack("{s:o}", "content", json_copy(g->stream_lp)));
         json_array_clear(g->stream_lp);
     }
     json_object_set_new(choice, "finish_reason", finish ? json_string(finish) : json_null());

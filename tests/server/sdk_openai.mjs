@@ -124,6 +124,21 @@ await step("chat logprobs", async () => {
   assert.equal(r.choices[0].finish_reason, "length");
 });
 
+await step("chat streaming logprobs", async () => {
+  const s = await client.chat.completions.create({ model, messages: [{ role: "user", content: "PLAIN" }], max_tokens: 5,
+    thinking: false, logprobs: true, top_logprobs: 1, stream: true, stream_options: { include_usage: true } });
+  let n = 0, text = "", usage = null, bytes = [];
+  for await (const ch of s) {
+    if (ch.usage) usage = ch.usage;
+    const c = ch.choices[0];
+    if (!c) continue;
+    text += c.delta.content ?? "";
+    for (const e of c.logprobs?.content ?? []) { n++; bytes.push(...e.bytes); assert.equal(e.top_logprobs.length, 1); }
+  }
+  assert.equal(n, usage.completion_tokens);
+  assert.equal(Buffer.from(bytes).toString("utf8"), text);
+});
+
 await step("completions", async () => {
   const r = await client.completions.create({ model, prompt: "STOPTEST Count: 1, 2,", max_tokens: 20, stop: ["5"], thinking: false });
   assert.equal(r.choices[0].text, " 3, 4, ");
