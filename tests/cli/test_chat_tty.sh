@@ -8,6 +8,7 @@
 # `ds4 -p` on a terminal dims the reasoning.
 . "$(dirname "$0")/lib.sh"
 command -v tmux >/dev/null 2>&1 || { echo "tmux not installed (scripts/install-deps.sh)"; exit 77; }
+unset TMUX  # a private server even when the test itself runs inside tmux
 SOCK="$T/tmux.sock"
 tm() { tmux -S "$SOCK" "$@"; }
 cleanup_hooks+=('tmux -S "$SOCK" kill-server 2>/dev/null')
