@@ -63,3 +63,31 @@ int ds4s_dsml_structural(const char *text, size_t n, int thinking) {
     }
     return !in_str;
 }
+
+void ds4s_dsml_tracker_init(ds4s_dsml_tracker *t, int thinking) {
+    t->think_end = thinking ? (size_t)-1 : 0;
+    t->tag_at = (size_t)-1;
+}
+
+void ds4s_dsml_tracker_update(ds4s_dsml_tracker *t, const char *p, size_t n, size_t added) {
+    size_t from = added > n ? 0 : n - added;
+    size_t back = from > 16 ? from - 16 : 0;   /* a tag may straddle the old end */
+    for (size_t i = back; i + 8 <= n; i++)
+        if (!memcmp(p + i, "</think>", 8) && (t->think_end == (size_t)-1 || i + 8 > t->think_end)) {
+            t->think_end = i + 8;
+            t->tag_at = (size_t)-1;
+        }
+    if (t->think_end == (size_t)-1) return;
+    size_t lo = back > t->think_end ? back : t->think_end;
+    for (size_t i = lo; i + 11 <= n; i++) {
+        if (memcmp(p + i, "tool_calls>", 11)) continue;
+        size_t lt = i;
+        while (lt > t->think_end && p[lt] != '<' && i - lt < 32) lt--;
+        if (p[lt] == '<' && (t->tag_at == (size_t)-1 || lt > t->tag_at)) t->tag_at = lt;
+    }
+}
+
+int ds4s_dsml_tracker_structural(const ds4s_dsml_tracker *t, const char *text, size_t n) {
+    if (t->think_end == (size_t)-1 || t->tag_at == (size_t)-1 || t->tag_at >= n) return 0;
+    return ds4s_dsml_structural(text + t->tag_at, n - t->tag_at, 0);
+}

@@ -354,6 +354,8 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
     g.finish = DS4S_FIN_LENGTH;
     double d0 = now_s();
     int evaluated = 0;
+    ds4s_dsml_tracker trk;
+    ds4s_dsml_tracker_init(&trk, g.thinking);
     for (int step = 0; step < budget; step++) {
         if (g.write_failed || ds4s_chan_dead(j->ch) || s->stopping) {
             g.finish = DS4S_FIN_ERROR;
@@ -368,7 +370,7 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
         int32_t tok;
         if (scripted) {
             tok = script_pos < script.n ? script.ids[script_pos++] : eos;
-        } else if (so.tools_active && ds4s_dsml_structural(raw.p ? raw.p : "", raw.len, g.thinking)) {
+        } else if (so.tools_active && ds4s_dsml_tracker_structural(&trk, raw.p, raw.len)) {
             tok = ds4_argmax(logits, s->n_vocab);
         } else if (sp.temperature <= 0) {
             tok = ds4_argmax(logits, s->n_vocab);
@@ -381,6 +383,7 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
         ds4_sbuf_clear(&piece);
         ds4_detok_push(&dt, tok, &piece);
         ds4_sbuf_add(&raw, piece.p ? piece.p : "", piece.len);
+        if (so.tools_active) ds4s_dsml_tracker_update(&trk, raw.p, raw.len, piece.len);
         ds4_stream_status st = ds4_stream_feed(ps, piece.p ? piece.p : "", piece.len, on_event, &lc);
         if (st == DS4_STREAM_STOP_STRING) { g.finish = DS4S_FIN_STOP; break; }
         if (ds4_session_eval(s->session, tok, &err) != 0) {

@@ -49,3 +49,31 @@ TEST(other_spellings) {
     CHECK_EQ_INT(at("</think><DSML\xEF\xBD\x9Ctool_calls>\n<DSML\xEF\xBD\x9Cinvoke name=\"f\">"), 1);
     CHECK_EQ_INT(at("</think><tool_calls></tool_calls>"), 0);
 }
+
+/* The incremental tracker agrees with the one-shot scan at every prefix of
+ * a realistic output, however the bytes are split. */
+static void agree(const char *text, int thinking, size_t step) {
+    ds4s_dsml_tracker t;
+    ds4s_dsml_tracker_init(&t, thinking);
+    size_t n = strlen(text);
+    for (size_t len = 0; len < n;) {
+        size_t add = step < n - len ? step : n - len;
+        len += add;
+        ds4s_dsml_tracker_update(&t, text, len, add);
+        int want = ds4s_dsml_structural(text, len, thinking);
+        int got = ds4s_dsml_tracker_structural(&t, text, len);
+        CHECKF(want == got, "step %zu thinking %d at %zu: tracker %d, scan %d (\"%.*s\")", step, thinking, len, got, want,
+               (int)len, text);
+    }
+}
+
+TEST(incremental_tracker_matches_scan) {
+    const char *out = "I may write <" B "tool_calls> here.</think>Sure.\n\n<" B "tool_calls>\n<" B "invoke name=\"bash\">\n<" B
+                      "parameter name=\"command\" string=\"true\">ls </x> -la</" B "parameter>\n<" B
+                      "parameter name=\"n\" string=\"false\">{\"a\": [1, \"x\\\"y\"]}</" B "parameter>\n</" B "invoke>\n</" B
+                      "tool_calls>";
+    for (size_t step = 1; step <= 7; step++) {
+        agree(out, 1, step);
+        agree(out, 0, step);
+    }
+}
