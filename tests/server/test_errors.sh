@@ -2,7 +2,7 @@
 # test_errors.sh - raw HTTP (curl) checks of every error path of §8 and the
 # cheap endpoints: statuses, envelopes per API family, limits, auth, CORS.
 source "$(dirname "$0")/lib.sh"
-start_server --max-body-mb 1
+start_server --max-body-mb 1 --max-connections 6
 
 # malformed JSON, per family
 http POST /v1/chat/completions '{"messages":[{"role":"user","content":"x"}'
@@ -116,6 +116,35 @@ expect 200 '"n_ctx":4096' "props"
 http GET /metrics
 expect 200 'ds4_requests_total{endpoint="chat"}' "metrics"
 [[ $BODY_OUT == *ds4_queue_depth* && $BODY_OUT == *ds4_errors_total* ]] || fail "metrics lacks gauges: $BODY_OUT"
+
+# header block limit (MHD answers 431) and the connection cap: idle sockets
+# beyond --max-connections are refused, and the server recovers once they go.
+python3 - "$PORT" <<'PY' || fail "header/connection limits"
+import socket, sys, time
+port = int(sys.argv[1])
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200000 + b"\r\n\r\n")
+s.settimeout(5)
+head = s.recv(64)
+assert head.startswith(b"HTTP/1.1 431"), head
+s.close()
+idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(6)]
+time.sleep(0.3)
+extra = socket.create_connection(("127.0.0.1", port))
+extra.settimeout(3)
+try:
+    extra.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    got = extra.recv(64)
+except OSError:
+    got = b""
+assert got == b"", got          # refused while the cap is reached
+for c in idle: c.close()
+time.sleep(0.3)
+ok = socket.create_connection(("127.0.0.1", port))
+ok.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+ok.settimeout(5)
+assert ok.recv(64).startswith(b"HTTP/1.1 200"), "not recovered"
+PY
 
 # --- auth and CORS (second server) ---
 stop_server
