@@ -77,12 +77,41 @@ static const ds4_tool_decl *find_decl(const ds4_request *r, const char *name) {
     return NULL;
 }
 
+static int is_custom(const ds4s_gen *g, const char *name) {
+    size_t i;
+    json_t *n;
+    json_array_foreach(g->job->custom_tools, i, n)
+        if (!strcmp(json_string_value(n), name)) return 1;
+    return 0;
+}
+
+/* A custom tool's freeform input: the model passes it as parameters; a single
+ * string parameter is the input itself, anything else goes as JSON text. */
+static json_t *custom_input(const ds4_parsed_call *c) {
+    json_t *o = json_loadb(c->arguments, c->arguments_len, 0, NULL);
+    json_t *r = NULL;
+    if (json_is_object(o) && json_object_size(o) == 1) {
+        json_t *v = json_object_iter_value(json_object_iter(o));
+        if (json_is_string(v)) r = json_incref(v);
+    }
+    json_decref(o);
+    return r ? r : ds4s_jstr(c->arguments, c->arguments_len);
+}
+
 /* The output item of call i; args_empty: the in-progress shape. */
 static json_t *call_item(ds4s_gen *g, size_t i, const char *fc_id, const char *status, int args_empty) {
     const ds4_parsed_call *c = &g->pr.calls[i];
     const ds4_tool_decl *d = find_decl(&g->job->req, c->name);
     json_t *it = json_object();
     json_object_set_new(it, "id", json_string(fc_id));
+    if (is_custom(g, c->name)) {
+        json_object_set_new(it, "type", json_string("custom_tool_call"));
+        json_object_set_new(it, "status", json_string(status));
+        json_object_set_new(it, "call_id", json_string(ds4s_gen_call_id(g, i)));
+        json_object_set_new(it, "name", ds4s_jcstr(c->name));
+        json_object_set_new(it, "input", args_empty ? json_string("") : custom_input(c));
+        return it;
+    }
     if (d && d->hosted_tool_search) {
         json_object_set_new(it, "type", json_string("tool_search_call"));
         json_object_set_new(it, "status", json_string(status));
@@ -207,7 +236,7 @@ static void end(ds4s_gen *g) {
         }
         for (size_t i = 0; i < g->pr.n_calls; i++) {
             char id[48];
-            ds4s_random_id(id, sizeof id, "fc_", 12);
+            ds4s_random_id(id, sizeof id, is_custom(g, g->pr.calls[i].name) ? "ctc_" : "fc_", 12);
             json_array_append_new(out, call_item(g, i, id, item_status, 0));
         }
         store(g, out);
@@ -237,12 +266,17 @@ static void end(ds4s_gen *g) {
     }
     for (size_t i = 0; i < g->pr.n_calls; i++) {
         char id[48];
-        ds4s_random_id(id, sizeof id, "fc_", 12);
+        ds4s_random_id(id, sizeof id, is_custom(g, g->pr.calls[i].name) ? "ctc_" : "fc_", 12);
         int idx = s->next_index++;
         json_t *added = call_item(g, i, id, "in_progress", 1);
-        int hosted = !strcmp(json_string_value(json_object_get(added, "type")), "tool_search_call");
+        const char *type = json_string_value(json_object_get(added, "type"));
+        int hosted = !strcmp(type, "tool_search_call"), custom = !strcmp(type, "custom_tool_call");
         ev(g, "response.output_item.added", json_pack("{s:i,s:o}", "output_index", idx, "item", added));
-        if (!hosted) {
+        if (custom) {
+            json_t *in = custom_input(&g->pr.calls[i]);
+            ev(g, "response.custom_tool_call_input.delta", json_pack("{s:s,s:i,s:O}", "item_id", id, "output_index", idx, "delta", in));
+            ev(g, "response.custom_tool_call_input.done", json_pack("{s:s,s:i,s:o}", "item_id", id, "output_index", idx, "input", in));
+        } else if (!hosted) {
             const ds4_parsed_call *c = &g->pr.calls[i];
             ev(g, "response.function_call_arguments.delta", json_pack("{s:s,s:i,s:o}", "item_id", id, "output_index", idx,
                                                                       "delta", ds4s_jstr(c->arguments, c->arguments_len)));

@@ -37,6 +37,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kvdisk/kvdisk.h"
 
@@ -215,6 +216,16 @@ static void save_live_keyed(ds4s_server *s, int reason) {
 
 /* ---- open / close ---- */
 
+/* TEST ONLY (tests/kvdisk/test_faults.sh): every checkpoint write call first
+ * sleeps, so a test can kill -9 the server while a temporary file is half
+ * written. Honoured only with DS4_ALLOW_TEST_SCRIPT=1, like --test-script. */
+static long test_delay_ms;
+static ssize_t slow_write(int fd, const void *b, size_t n) {
+    struct timespec ts = {test_delay_ms / 1000, (test_delay_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    return write(fd, b, n > 4096 ? n / 2 : n);
+}
+
 int ds4s_kvcache_open(ds4s_server *s, ds4_err *err) {
     (void)err;
     if (!s->cfg.kv_disk_dir) return 0;
@@ -240,6 +251,12 @@ int ds4s_kvcache_open(ds4s_server *s, ds4_err *err) {
     if (!K.st) {
         klog("disabled: %s", e.msg);
         return 0;
+    }
+    const char *allow = getenv("DS4_ALLOW_TEST_SCRIPT"), *delay = getenv("DS4_KVDISK_TEST_WRITE_DELAY_MS");
+    if (allow && !strcmp(allow, "1") && delay && atol(delay) > 0) {
+        test_delay_ms = atol(delay);
+        ds4kv_set_write_fn(K.st, slow_write);
+        klog("WARNING: TEST MODE, every checkpoint write waits %ld ms", test_delay_ms);
     }
     ds4kv_stats st;
     ds4kv_get_stats(K.st, &st);

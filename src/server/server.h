@@ -72,6 +72,7 @@ struct ds4s_job {
     ds4_tokens toks;            /* encode_rendered(prompt) */
     json_t *resp_input;         /* Responses: the full input item list (for the store) */
     char *resp_instructions;    /* Responses: instructions text or NULL */
+    json_t *custom_tools;       /* Responses: names of tools declared {"type":"custom"} */
     char *body;                 /* raw request body, kept only for --trace */
     size_t body_len;
     ds4s_chan *ch;

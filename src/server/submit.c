@@ -92,6 +92,16 @@ void ds4s_api_generate(ds4s_server *s, ds4s_route route, const char *body, size_
         }
         input = json_object_get(root, "input");
         if (input && !json_is_null(input)) j->resp_input = input_items(input);
+        /* Freeform tools come back as custom_tool_call items (§18.9). */
+        json_t *tools = json_object_get(root, "tools"), *t;
+        size_t ti;
+        json_array_foreach(tools, ti, t) {
+            json_t *ty = json_object_get(t, "type"), *nm = json_object_get(t, "name");
+            if (json_is_string(ty) && !strcmp(json_string_value(ty), "custom") && json_is_string(nm)) {
+                if (!j->custom_tools) j->custom_tools = json_array();
+                json_array_append(j->custom_tools, nm);
+            }
+        }
     }
 
     if (ds4_request_parse(api, body, len, (uint32_t)s->cfg.ctx, &j->req, &e) != 0) goto bad;

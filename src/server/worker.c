@@ -13,6 +13,7 @@ void ds4s_job_free(ds4s_job *j) {
     free(j->prompt);
     ds4_tokens_free(&j->toks);
     json_decref(j->resp_input);
+    json_decref(j->custom_tools);
     free(j->resp_instructions);
     free(j->body);
     ds4s_chan_unref(j->ch);

@@ -193,6 +193,29 @@ await step("responses function call round trip with previous_response_id", async
   assert.ok(r2.usage.input_tokens_details.cached_tokens > 0);
 });
 
+await step("responses custom (freeform) tool round trip", async () => {
+  const tools = [{ type: "custom", name: "apply_patch", description: "Apply a patch" }];
+  const r = await client.responses.create({ model, input: "CUSTOMTEST please", tools });
+  const call = r.output.find(i => i.type === "custom_tool_call");
+  assert.ok(call, `no custom_tool_call in ${JSON.stringify(r.output)}`);
+  assert.equal(call.name, "apply_patch");
+  assert.equal(call.input, "*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch");
+  assert.match(call.id, /^ctc_/);
+  const r2 = await client.responses.create({ model, tools, input: [
+    { role: "user", content: "CUSTOMTEST please" },
+    { type: "custom_tool_call", call_id: call.call_id, name: "apply_patch", input: call.input },
+    { type: "custom_tool_call_output", call_id: call.call_id, output: "TOOLRESULT-42" }] });
+  assert.equal(r2.output_text, "The directory has 42 files.");
+  const s = await client.responses.create({ model, input: "CUSTOMTEST stream", tools, stream: true });
+  let delta = "", done = null;
+  for await (const ev of s) {
+    if (ev.type === "response.custom_tool_call_input.delta") delta += ev.delta;
+    if (ev.type === "response.output_item.done" && ev.item.type === "custom_tool_call") done = ev.item;
+  }
+  assert.equal(delta, call.input);
+  assert.equal(done.input, call.input);
+});
+
 await step("errors surface as SDK exceptions", async () => {
   await assert.rejects(client.chat.completions.create({ model, messages: [{ role: "wizard", content: "x" }] }),
     e => e.status === 400 && /role/.test(e.message));
