@@ -15,9 +15,10 @@
 #include "server/sse.h"
 
 static json_t *usage(const ds4s_gen *g) {
-    return json_pack("{s:i,s:i,s:i,s:{s:i,s:i}}", "prompt_tokens", g->n_prompt, "completion_tokens", g->n_gen,
+    return json_pack("{s:i,s:i,s:i,s:{s:i,s:i},s:{s:i}}", "prompt_tokens", g->n_prompt, "completion_tokens", g->n_gen,
                      "total_tokens", g->n_prompt + g->n_gen, "prompt_tokens_details", "cached_tokens", g->n_cached,
-                     "cache_write_tokens", g->n_prompt - g->n_cached);
+                     "cache_write_tokens", g->n_prompt - g->n_cached, "completion_tokens_details", "reasoning_tokens",
+                     g->n_reasoning);
 }
 
 static json_t *chunk(ds4s_gen *g, json_t *delta, const char *finish) {

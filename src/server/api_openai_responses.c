@@ -31,7 +31,7 @@ typedef struct st {
 static json_t *usage(const ds4s_gen *g) {
     return json_pack("{s:i,s:{s:i,s:i},s:i,s:{s:i},s:i}", "input_tokens", g->n_prompt, "input_tokens_details",
                      "cached_tokens", g->n_cached, "cache_write_tokens", g->n_prompt - g->n_cached, "output_tokens",
-                     g->n_gen, "output_tokens_details", "reasoning_tokens", 0, "total_tokens", g->n_prompt + g->n_gen);
+                     g->n_gen, "output_tokens_details", "reasoning_tokens", g->n_reasoning, "total_tokens", g->n_prompt + g->n_gen);
 }
 
 static void ev(ds4s_gen *g, const char *type, json_t *data) {

@@ -354,6 +354,7 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
     g.finish = DS4S_FIN_LENGTH;
     double d0 = now_s();
     int evaluated = 0;
+    int reasoning_done = 0;
     ds4s_dsml_tracker trk;
     ds4s_dsml_tracker_init(&trk, g.thinking);
     for (int step = 0; step < budget; step++) {
@@ -384,6 +385,11 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
         ds4_detok_push(&dt, tok, &piece);
         ds4_sbuf_add(&raw, piece.p ? piece.p : "", piece.len);
         if (so.tools_active) ds4s_dsml_tracker_update(&trk, raw.p, raw.len, piece.len);
+        if (g.thinking && !reasoning_done) {
+            size_t back = raw.len - piece.len > 7 ? raw.len - piece.len - 7 : 0;
+            if (memmem(raw.p + back, raw.len - back, "</think>", 8)) reasoning_done = 1;
+            else g.n_reasoning++;
+        }
         ds4_stream_status st = ds4_stream_feed(ps, piece.p ? piece.p : "", piece.len, on_event, &lc);
         if (st == DS4_STREAM_STOP_STRING) { g.finish = DS4S_FIN_STOP; break; }
         if (ds4_session_eval(s->session, tok, &err) != 0) {

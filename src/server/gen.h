@@ -25,6 +25,7 @@ typedef struct ds4s_gen {
     char id[96];               /* chatcmpl-N, cmpl-N, msg_..., resp_... */
     long created;
     int n_prompt, n_cached, n_gen;
+    int n_reasoning;           /* generated tokens before </think> (thinking modes) */
     int finish;
     const char *error_msg;     /* why finish is error */
     char *stop_hit;            /* the stop string that matched (owned) */

@@ -32,6 +32,10 @@ await step("chat non-streaming with reasoning", async () => {
   assert.equal(r.choices[0].finish_reason, "stop");
   assert.ok(r.usage.prompt_tokens > 0);
   assert.equal(r.usage.completion_tokens + r.usage.prompt_tokens, r.usage.total_tokens);
+  // "Let me think." is reasoning; "</think>" and the answer are not.
+  const rt = r.usage.completion_tokens_details.reasoning_tokens;
+  const tk = await (await fetch(`${process.env.BASE}/tokenize`, { method: "POST", body: JSON.stringify({ content: "Let me think." }) })).json();
+  assert.equal(rt, tk.tokens.length);
 });
 
 await step("chat non-thinking", async () => {
