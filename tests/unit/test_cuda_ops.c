@@ -230,6 +230,35 @@ TEST(rope_forward_inverse) {
     free(tab); free(x); free(got);
 }
 
+/* expf and log1pf: the device twins against this machine's glibc, bit for bit,
+ * on every 256th float bit pattern (16.7 M arguments, all magnitudes). */
+TEST(libm_expf_log1pf_bits) {
+    if (!have_gpu()) return;
+    const int n = 1 << 24;
+    float *x = malloc(sizeof(float) * n), *e = malloc(sizeof(float) * n), *l = malloc(sizeof(float) * n);
+    for (int i = 0; i < n; i++) {
+        const uint32_t u = (uint32_t)i << 8 | (uint32_t)(i * 37 & 255);
+        memcpy(&x[i], &u, 4);
+        if (x[i] != x[i]) x[i] = 1.0f;
+    }
+    float *dx = up(x, sizeof(float) * n), *de = ds4cu_malloc(sizeof(float) * n), *dl = ds4cu_malloc(sizeof(float) * n);
+    ds4cu_libm(dx, de, dl, n);
+    down(e, de, sizeof(float) * n);
+    down(l, dl, sizeof(float) * n);
+    long bad_e = 0, bad_l = 0;
+    for (int i = 0; i < n; i++) {
+        const float we = expf(x[i]);
+        if (memcmp(&we, &e[i], 4)) { if (!bad_e) printf("# expf(%a): gpu %a glibc %a\n", x[i], e[i], we); bad_e++; }
+        if (x[i] >= -1.0f) {
+            const float wl = log1pf(x[i]);
+            if (memcmp(&wl, &l[i], 4)) { if (!bad_l) printf("# log1pf(%a): gpu %a glibc %a\n", x[i], l[i], wl); bad_l++; }
+        }
+    }
+    CHECKF(bad_e == 0 && bad_l == 0, "%ld expf and %ld log1pf results differ from glibc", bad_e, bad_l);
+    ds4cu_free(dx); ds4cu_free(de); ds4cu_free(dl);
+    free(x); free(e); free(l);
+}
+
 #else
 TEST(cuda_not_built) { printf("skip: no CUDA device (built without nvcc)\n"); }
 #endif

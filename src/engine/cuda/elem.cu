@@ -294,3 +294,15 @@ extern "C" void ds4cu_route(const float *lg, int n, int X, int K, const int32_t 
     if (n > 0) k_route<<<cdiv(n, 32), 32, 0, ds4cu_s>>>(lg, n, X, K, tokens, tid2eid, bias, norm, scale, sel, w);
     ds4cu_after("route");
 }
+
+/* ---------------- libm twins, for the op tests ---------------- */
+static __global__ void k_libm(const float *x, float *e, float *l, int n) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    e[i] = d_expf(x[i]);
+    l[i] = d_log1pf(x[i]);
+}
+extern "C" void ds4cu_libm(const float *x, float *e, float *l, int n) {
+    if (n > 0) k_libm<<<cdiv(n, 256), 256, 0, ds4cu_s>>>(x, e, l, n);
+    ds4cu_after("libm");
+}

@@ -93,6 +93,8 @@ void ds4cu_swiglu(float *g, const float *u, const float *w, int rows, int F, flo
 /* moe[t][d] = Σ_k dout[t·K+k][d], k in order. */
 void ds4cu_moe_sum(const float *dout, int n, int K, int E, float *moe);
 /* ds4_route per token (bias / tid2eid may be NULL). */
+/* e = expf(x), l = log1pf(x) with the device's glibc twins (tests). */
+void ds4cu_libm(const float *x, float *e, float *l, int n);
 void ds4cu_route(const float *lg, int n, int X, int K, const int32_t *tokens, const int32_t *tid2eid,
                  const float *bias, int norm, float scale, int32_t *sel, float *w);
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/cuda/common.cuh"
 
@@ -17,11 +18,44 @@ static int note(cudaError_t e) {
     return -1;
 }
 
+/* DS4_CUDA_PROFILE=1: every op is synchronized and its wall time (launch
+ * included) added to a per-op table printed at exit: where decode time goes. */
+static struct { const char *op; long n; double s; } prof[64];
+static double prof_last;
+
+static double wall(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void prof_print(void) {
+    double tot = 0;
+    for (int i = 0; i < 64 && prof[i].op; i++) tot += prof[i].s;
+    fprintf(stderr, "ds4 cuda profile (synchronized ops, wall time incl. launch):\n");
+    for (int i = 0; i < 64 && prof[i].op; i++)
+        fprintf(stderr, "  %-16s %9ld calls %10.3f ms %5.1f%% %8.2f us/call\n", prof[i].op, prof[i].n,
+                1e3 * prof[i].s, 100 * prof[i].s / (tot > 0 ? tot : 1), 1e6 * prof[i].s / prof[i].n);
+}
+
 void ds4cu_after(const char *op) {
-    static int sync = -1;
-    if (sync < 0) sync = getenv("DS4_CUDA_SYNC") && atoi(getenv("DS4_CUDA_SYNC")) > 0;
+    static int sync = -1, profile = 0;
+    if (sync < 0) {
+        profile = getenv("DS4_CUDA_PROFILE") && atoi(getenv("DS4_CUDA_PROFILE")) > 0;
+        sync = profile || (getenv("DS4_CUDA_SYNC") && atoi(getenv("DS4_CUDA_SYNC")) > 0);
+        if (profile) { atexit(prof_print); prof_last = wall(); }
+    }
     cudaError_t e = cudaGetLastError();
     if (e == cudaSuccess && sync) e = cudaStreamSynchronize(ds4cu_s);
+    if (profile) {
+        const double t = wall();
+        int i = 0;
+        while (i < 63 && prof[i].op && strcmp(prof[i].op, op)) i++;
+        prof[i].op = op;
+        prof[i].n++;
+        prof[i].s += t - prof_last;
+        prof_last = t;
+    }
     if (e != cudaSuccess && !pending) {
         snprintf(last_err, sizeof last_err, "%s: %s", op, cudaGetErrorString(e));
         pending = 1;
