@@ -335,7 +335,9 @@ void ds4s_kvcache_prepare(ds4s_server *s, ds4s_job *j, ds4_tokens *eff) {
                      .min_tokens = (uint32_t)(min > 0 ? min : 1), .max_tokens = (uint32_t)(s->cfg.ctx - 1)};
     ds4kv_entry hit;
     int restored = 0;
-    if (ds4kv_lookup(K.st, &q, &hit)) {
+    /* A file that fails its checks is removed by the store, so the next
+     * lookup offers the next-longest candidate. */
+    for (int tries = 0; !restored && tries < 3 && ds4kv_lookup(K.st, &q, &hit); tries++) {
         ds4kv_loaded l;
         ds4_err err = {{0}};
         if (ds4kv_load(K.st, hit.name, &l, &err) == DS4KV_OK) {
