@@ -1,23 +1,49 @@
-/* pool.c - see pool.h. Workers sleep on a condition variable between loops;
- * a generation counter tells them a new loop has been posted. */
+/* pool.c - see pool.h.
+ *
+ * A decode step runs on the order of a hundred short parallel loops, so the
+ * hand-off must be cheap: workers spin on a generation counter for a short
+ * while (DS4_POOL_SPIN_US, default 200 µs) before sleeping on a condition
+ * variable, and the caller spins on the pending count. An idle pool therefore
+ * costs nothing after the spin window, while back-to-back loops never pay a
+ * futex wake-up. */
 #include "engine/cpu/pool.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
 
 struct ds4_pool {
     int n;                 /* threads including the caller */
     pthread_t *th;
     pthread_mutex_t mu;
-    pthread_cond_t cv_work, cv_done;
-    uint64_t gen;
-    int pending;
-    int stop;
+    pthread_cond_t cv;
+    _Atomic uint64_t gen;  /* bumped once per posted loop */
+    _Atomic int pending;   /* workers still running the current loop */
+    _Atomic int sleepers;  /* workers blocked (or about to block) on cv */
+    _Atomic int stop;
     ds4_range_fn fn;
     void *ctx;
     int64_t total, chunk;
+    int64_t spin_ns;
 };
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static void run_part(ds4_pool *p, int idx) {
     const int64_t b = (int64_t)idx * p->chunk;
@@ -34,17 +60,26 @@ static void *worker(void *arg) {
     const int idx = wa->idx;
     free(wa);
     uint64_t seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->stop && p->gen == seen) pthread_cond_wait(&p->cv_work, &p->mu);
-        if (p->stop) break;
-        seen = p->gen;
-        pthread_mutex_unlock(&p->mu);
+        /* spin, then sleep, until a new generation or stop */
+        const int64_t until = now_ns() + p->spin_ns;
+        int spins = 0;
+        while (atomic_load_explicit(&p->gen, memory_order_acquire) == seen && !atomic_load(&p->stop)) {
+            cpu_relax();
+            if (++spins % 64 == 0 && now_ns() > until) {
+                pthread_mutex_lock(&p->mu);
+                atomic_fetch_add(&p->sleepers, 1);
+                while (atomic_load_explicit(&p->gen, memory_order_acquire) == seen && !atomic_load(&p->stop))
+                    pthread_cond_wait(&p->cv, &p->mu);
+                atomic_fetch_sub(&p->sleepers, 1);
+                pthread_mutex_unlock(&p->mu);
+            }
+        }
+        if (atomic_load(&p->stop)) break;
+        seen = atomic_load_explicit(&p->gen, memory_order_acquire);
         run_part(p, idx);
-        pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0) pthread_cond_signal(&p->cv_done);
+        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
@@ -57,9 +92,10 @@ ds4_pool *ds4_pool_new(int n_threads) {
     ds4_pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->n = n_threads;
+    const char *spin = getenv("DS4_POOL_SPIN_US");
+    p->spin_ns = (spin ? atoll(spin) : 200) * 1000;
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv_work, NULL);
-    pthread_cond_init(&p->cv_done, NULL);
+    pthread_cond_init(&p->cv, NULL);
     p->th = calloc((size_t)n_threads, sizeof *p->th);
     for (int i = 1; i < n_threads; i++) {
         worker_arg *wa = malloc(sizeof *wa);
@@ -73,14 +109,13 @@ ds4_pool *ds4_pool_new(int n_threads) {
 void ds4_pool_free(ds4_pool *p) {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
-    p->stop = 1;
-    pthread_cond_broadcast(&p->cv_work);
+    atomic_store(&p->stop, 1);
+    pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     for (int i = 1; i < p->n; i++) pthread_join(p->th[i], NULL);
     free(p->th);
     pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv_work);
-    pthread_cond_destroy(&p->cv_done);
+    pthread_cond_destroy(&p->cv);
     free(p);
 }
 
@@ -92,18 +127,20 @@ void ds4_pool_for(ds4_pool *p, int64_t n, int64_t grain, ds4_range_fn fn, void *
     int parts = p ? p->n : 1;
     if ((n + grain - 1) / grain < parts) parts = (int)((n + grain - 1) / grain);
     if (parts <= 1) { fn(ctx, 0, n); return; }
-    pthread_mutex_lock(&p->mu);
     p->fn = fn;
     p->ctx = ctx;
     p->total = n;
     p->chunk = (n + p->n - 1) / p->n;
     if (p->chunk < grain) p->chunk = grain;
-    p->pending = p->n - 1;
-    p->gen++;
-    pthread_cond_broadcast(&p->cv_work);
-    pthread_mutex_unlock(&p->mu);
+    atomic_store_explicit(&p->pending, p->n - 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
     run_part(p, 0);
-    pthread_mutex_lock(&p->mu);
-    while (p->pending > 0) pthread_cond_wait(&p->cv_done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    int spins = 0;
+    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0)
+        if (++spins % 1024 == 0) sched_yield(); else cpu_relax();
 }
