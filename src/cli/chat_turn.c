@@ -267,7 +267,11 @@ int chat_turn(chat *c, const char *user, size_t len, FILE *out, chat_stats *st, 
         if (chat_set_ctx(c, ctx, err)) goto fail;
         use_snap = 0;
     }
-    if (use_snap && ds4_session_load(c->s, c->snap, c->snap_len, err)) goto fail;
+    if (use_snap && ds4_session_load(c->s, c->snap, c->snap_len, err)) {
+        drop_snapshot(c); /* never retry a snapshot the session refused */
+        ds4_err_prefix(err, "restoring the conversation's KV snapshot");
+        goto fail;
+    }
 
     /* Prefill: to n-1 (snapshot point when thinking), then the last token. */
     prog pg = {c->o.progress, now_s(), 0};
