@@ -230,6 +230,9 @@ int ctl_compact_line(const char *in, char *out, size_t n);
 
 enum ctl_out { CTL_OUT_TEXT, CTL_OUT_JSONL };
 void ctl_events_init(int mode, int quiet);
+/* While set (by the lock holder), progress is also written to this file so that
+ * clients waiting for the lock can show it; NULL stops sharing. */
+void ctl_events_share_progress(const char *path);
 int ctl_events_mode(void);
 void ctl_ev_status(const char *phase, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Throttled to one per 750 ms per phase unless final. */

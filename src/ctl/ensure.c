@@ -319,12 +319,21 @@ int ctl_cmd_ensure(const ctl_cfg *c, pid_t client_pid, const char *client, int n
         if (http_ok(c)) break;
         if (ctl_cancelled) { ds4_errf(&err, "ds4 startup cancelled"); return fail(c, CTL_CANCELLED, &err, 0); }
         ctl_server_load(c, &s);
+        /* Liveness only (pid + start time): the executable/token checks guard
+         * signals, and a #! server is briefly its interpreter while it starts. */
         int gone;
-        if (managed) gone = !s.present || s.pid != pid || !ctl_server_is_ours(&s, why, sizeof why);
-        else gone = pid > 0 && !ctl_alive(pid);
+        if (managed) {
+            gone = !s.present || s.pid != pid ||
+                   !ctl_same_process(pid, ctl_json_str(s.j, "processStart"), ctl_json_str(s.j, "processStartId"));
+            snprintf(why, sizeof why, "%s", !s.present ? "record removed" : s.pid != pid ? "record replaced" : "process gone");
+        } else {
+            gone = pid > 0 && !ctl_alive(pid);
+            snprintf(why, sizeof why, "process gone");
+        }
         ctl_server_free(&s);
         if (gone) {
             char logp[PATH_MAX];
+            ctl_log(c, "ds4-server pid=%d exited before becoming ready (%s)", (int)pid, why);
             ds4_errf(&err, "ds4-server exited before becoming ready; see %s", ctl_path(c, "log", logp, sizeof logp));
             ctl_lock l;
             if (ctl_lock_acquire(c, &l, "ensure", 30, 1, NULL) == CTL_OK) {

@@ -12,6 +12,29 @@
 #include <unistd.h>
 
 static int g_mode = CTL_OUT_TEXT, g_quiet, g_progress_open;
+static char g_share_path[PATH_MAX]; /* progress.json while we hold the lifecycle lock */
+
+void ctl_events_share_progress(const char *path) {
+    snprintf(g_share_path, sizeof g_share_path, "%s", path ? path : "");
+}
+
+/* The lock holder's latest progress, for clients waiting on the lock (§21.3). */
+static void share(const char *phase, const char *message, int64_t received, int64_t total) {
+    if (!g_share_path[0]) return;
+    json_t *o = json_object();
+    json_object_set_new(o, "managedBy", json_string(CTL_MANAGED_BY));
+    json_object_set_new(o, "pid", json_integer(getpid()));
+    json_object_set_new(o, "phase", json_string(phase));
+    json_t *m = json_string(message);
+    json_object_set_new(o, "message", m ? m : json_string(""));
+    if (total >= 0) {
+        json_object_set_new(o, "received", json_integer(received));
+        json_object_set_new(o, "total", json_integer(total));
+    }
+    json_object_set_new(o, "updatedAt", json_integer(ctl_now_ms()));
+    ctl_json_write(g_share_path, o, 0, NULL);
+    json_decref(o);
+}
 
 void ctl_events_init(int mode, int quiet) { g_mode = mode; g_quiet = quiet; }
 int ctl_events_mode(void) { return g_mode; }
@@ -75,6 +98,7 @@ void ctl_ev_progress(const char *phase, int64_t received, int64_t total, double 
         snprintf(msg, sizeof msg, "%s / %s (%.0f%%%s%s)", rb, tb, pct, speed, eta);
     else
         snprintf(msg, sizeof msg, "%s", rb);
+    share(phase, msg, received, total);
     if (g_mode == CTL_OUT_JSONL) {
         json_t *o = json_object();
         json_object_set_new(o, "type", json_string("progress"));
@@ -100,6 +124,7 @@ void ctl_ev_progress_text(const char *phase, const char *message, int final) {
     if (!final && !strcmp(last_phase, phase) && now - last_ms < 750) return;
     snprintf(last_phase, sizeof last_phase, "%s", phase);
     last_ms = now;
+    share(phase, message, 0, -1);
     if (g_mode == CTL_OUT_JSONL) {
         json_t *o = json_object();
         json_object_set_new(o, "type", json_string("progress"));

@@ -95,7 +95,7 @@ int ctl_lock_acquire(const ctl_cfg *c, ctl_lock *l, const char *op, double timeo
     int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) return ds4_errf(err, "cannot open lock file %s: %s", p, strerror(errno)), CTL_ERROR;
     int64_t deadline = ctl_mono_ms() + (int64_t)(timeout_s * 1000);
-    int64_t last_wait_ev = 0;
+    int64_t last_wait_ev = 0, last_relayed = 0;
     unsigned seed = (unsigned)getpid() ^ (unsigned)ctl_now_ms();
     for (;;) {
         if (ctl_cancelled) { close(fd); return ds4_errf(err, "ds4 startup cancelled"), CTL_CANCELLED; }
@@ -121,11 +121,21 @@ int ctl_lock_acquire(const ctl_cfg *c, ctl_lock *l, const char *op, double timeo
             char lp[PATH_MAX];
             json_t *o = ctl_json_read(ctl_path(c, "lock/owner.json", lp, sizeof lp));
             if (o) {
-                ctl_ev_waiting("lock", (pid_t)ctl_json_int(o, "pid", 0),
+                pid_t holder = (pid_t)ctl_json_int(o, "pid", 0);
+                ctl_ev_waiting("lock", holder,
                                ctl_json_str(o, "operation") ? ctl_json_str(o, "operation") : "unknown",
                                ctl_json_int(o, "createdAt", 0));
                 json_decref(o);
                 last_wait_ev = ctl_mono_ms();
+                /* Relay the holder's progress (an 87 GB download takes a while). */
+                json_t *pr = ctl_json_read(ctl_path(c, "progress.json", lp, sizeof lp));
+                int64_t at = ctl_json_int(pr, "updatedAt", 0);
+                if (pr && ctl_json_int(pr, "pid", 0) == holder && at != last_relayed && ctl_json_str(pr, "message")) {
+                    const char *ph = ctl_json_str(pr, "phase");
+                    ctl_ev_progress_text(ph ? ph : "lock", ctl_json_str(pr, "message"), 1);
+                    last_relayed = at;
+                }
+                json_decref(pr);
             }
         }
         ctl_sleep_ms(100 + (long)(rand_r(&seed) % 151));
@@ -144,6 +154,10 @@ int ctl_lock_acquire(const ctl_cfg *c, ctl_lock *l, const char *op, double timeo
     snprintf(l->op, sizeof l->op, "%s", op);
     l->created_ms = ctl_now_ms();
     write_owner(c, l);
+    char pp[PATH_MAX];
+    ctl_path(c, "progress.json", pp, sizeof pp);
+    unlink(pp); /* a dead holder's */
+    ctl_events_share_progress(pp);
     return CTL_OK;
 }
 
@@ -154,6 +168,8 @@ void ctl_lock_tick(const ctl_cfg *c, ctl_lock *l) {
 void ctl_lock_release(const ctl_cfg *c, ctl_lock *l) {
     if (!l || !l->held) return;
     char p[PATH_MAX];
+    ctl_events_share_progress(NULL);
+    unlink(ctl_path(c, "progress.json", p, sizeof p));
     json_t *o = ctl_json_read(ctl_path(c, "lock/owner.json", p, sizeof p));
     const char *nonce = ctl_json_str(o, "nonce");
     /* Only remove what is ours: someone may have cleaned up and re-taken it by hand. */

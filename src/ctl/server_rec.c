@@ -38,7 +38,21 @@ static int path_eq(const char *a, const char *b) {
     return strcmp(ra, rb) == 0;
 }
 
+static int is_ours_once(const ctl_server *s, char *why, size_t n);
+
 int ctl_server_is_ours(const ctl_server *s, char *why, size_t n) {
+    if (is_ours_once(s, why, n)) return 1;
+    /* The same process but not (yet) the right program: a #! server passes through
+     * env/interpreter execs while starting. Look once more before giving up. */
+    if (s->present && s->pid > 0 && ctl_same_process(s->pid, ctl_json_str(s->j, "processStart"),
+                                                     ctl_json_str(s->j, "processStartId"))) {
+        ctl_sleep_ms(100);
+        return is_ours_once(s, why, n);
+    }
+    return 0;
+}
+
+static int is_ours_once(const ctl_server *s, char *why, size_t n) {
     if (!s->present || s->pid <= 0) { snprintf(why, n, "no pid recorded"); return 0; }
     if (!ctl_alive(s->pid)) { snprintf(why, n, "pid %d gone", (int)s->pid); return 0; }
     const char *ps = ctl_json_str(s->j, "processStart"), *pid_id = ctl_json_str(s->j, "processStartId");

@@ -16,6 +16,9 @@ command -v python3 >/dev/null || { echo "python3 missing; skipping"; exit 77; }
 export DS4CTL
 
 T=$(mktemp -d /tmp/ds4ctl-test.XXXXXX)
+# Work on a private copy: other engineers' parallel `make` may relink ./ds4ctl while a
+# test runs (a half-written binary reads "Permission denied").
+cp "$DS4CTL" "$T/ds4ctl" && DS4CTL="$T/ds4ctl" || { echo "cannot copy $DS4CTL"; exit 1; }
 export HOME="$T/home" DS4_HOME="$T/home/.pi/ds4"
 mkdir -p "$HOME" "$DS4_HOME"
 PIDS_TO_KILL=()
