@@ -32,6 +32,7 @@
  * tokens), so a store never serves another model's or another steering's KV. */
 #include "server/kvcache.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,9 @@ static struct {
     int cold_len;          /* planned cold save length for this job, 0 = none */
     int cold_on_frontier;  /* the cold save also counts as the continued one */
 } K;
+/* /metrics runs on HTTP threads, which outlive the store at shutdown (the
+ * HTTP server stops after the worker): this lock orders close against it. */
+static pthread_mutex_t metrics_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void klog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void klog(const char *fmt, ...) {
@@ -247,7 +251,10 @@ int ds4s_kvcache_open(ds4s_server *s, ds4_err *err) {
                        .quant_bits = 0,
                        .log = store_log};
     ds4_err e = {{0}};
-    K.st = ds4kv_open(&kc, &e);
+    ds4kv_store *opened = ds4kv_open(&kc, &e);
+    pthread_mutex_lock(&metrics_mu);
+    K.st = opened;
+    pthread_mutex_unlock(&metrics_mu);
     if (!K.st) {
         klog("disabled: %s", e.msg);
         return 0;
@@ -278,8 +285,11 @@ int ds4s_kvcache_open(ds4s_server *s, ds4_err *err) {
 void ds4s_kvcache_close(ds4s_server *s) {
     if (!K.st) return;
     if (s->session) save_live_keyed(s, DS4KV_REASON_SHUTDOWN);
-    ds4kv_close(K.st);
+    pthread_mutex_lock(&metrics_mu);
+    ds4kv_store *st = K.st;
     K.st = NULL;
+    pthread_mutex_unlock(&metrics_mu);
+    ds4kv_close(st);
 }
 
 /* ---- job start ---- */
@@ -432,9 +442,12 @@ int ds4s_kvcache_sync(ds4s_server *s, const int32_t *tokens, int n, int *reused,
 /* ---- metrics ---- */
 
 void ds4s_kvcache_metrics(FILE *f) {
-    if (!K.st) return;
     ds4kv_stats st;
-    ds4kv_get_stats(K.st, &st);
+    pthread_mutex_lock(&metrics_mu);
+    int on = K.st != NULL;
+    if (on) ds4kv_get_stats(K.st, &st);
+    pthread_mutex_unlock(&metrics_mu);
+    if (!on) return;
     struct { const char *name, *help, *type; uint64_t v; } c[] = {
         {"ds4_kvdisk_hits_total", "Disk KV checkpoints restored into the session.", "counter", st.hits},
         {"ds4_kvdisk_misses_total", "Disk lookups that found no usable checkpoint.", "counter", st.misses},
@@ -455,14 +468,13 @@ void ds4s_kvcache_metrics(FILE *f) {
 }
 
 char *ds4s_kvcache_metrics_append(char *text) {
-    if (!K.st) return text;
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f) return text;
     if (text) fputs(text, f);
     ds4s_kvcache_metrics(f);
-    fclose(f);
+    if (fclose(f) != 0 || !buf) { free(buf); return text; }
     free(text);
     return buf;
 }
