@@ -10,20 +10,9 @@
 #include "engine/cuda/common.cuh"
 #include "engine/cuda/numerics.cuh"
 
-static __global__ void k_raw_append(float *row, const float *kv, int D) {
-    const int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < D) row[i] = d_f16r(kv[i]);
-}
-extern "C" void ds4cu_raw_append(float *raw_row, const float *kv, int D) {
-    k_raw_append<<<cdiv(D, 256), 256, 0, ds4cu_s>>>(raw_row, kv, D);
-    ds4cu_after("raw_append");
-}
-
-static __global__ void k_compressor(float *SV, float *SK, const float *v, const float *g, const uint16_t *ape, int r,
-                                    int w, int64_t p, int emit, const float *norm_w, float eps, const float *cs,
-                                    int n_rot, int indexer, float *dst) {
-    extern __shared__ float P[]; /* w floats */
-    __shared__ double part[256];
+static __device__ void compressor_step(float *SV, float *SK, const float *v, const float *g, const uint16_t *ape, int r,
+                                       int w, int64_t p, int emit, const float *norm_w, float eps, const float *cs,
+                                       int n_rot, int indexer, float *dst, float *P, double *part) {
     const int L = r == 4 ? 2 : 1, Wc = L * w;
     const int s = (int)(p % r), rho = r == 4 ? 4 + s : s;
     float *sv = SV + (int64_t)rho * Wc, *sk = SK + (int64_t)rho * Wc;
@@ -32,8 +21,8 @@ static __global__ void k_compressor(float *SV, float *SK, const float *v, const 
         sv[j] = v[j];
         sk[j] = g[j] + d_f16(ap[j]);
     }
-    if (!emit) return;
     __syncthreads();
+    if (!emit) return;
     for (int j = threadIdx.x; j < w; j += blockDim.x) {
         float m = -INFINITY;
         if (r == 4) {
@@ -100,14 +89,33 @@ static __global__ void k_compressor(float *SV, float *SK, const float *v, const 
             SK[i] = SK[4 * Wc + i];
         }
     }
+    __syncthreads();
+}
+
+static __global__ void k_compressor(float *SV, float *SK, const float *v, const float *g, const uint16_t *ape, int r,
+                                    int w, int64_t pos0, int n, const float *norm_w, float eps, const float *tab,
+                                    int n_rot, int indexer, float *rows, int n_rows0) {
+    extern __shared__ float P[]; /* w floats */
+    __shared__ double part[256];
+    const int L = r == 4 ? 2 : 1, Wc = L * w;
+    int emitted = 0;
+    for (int t = 0; t < n; t++) {
+        const int64_t p = pos0 + t;
+        const int emit = (p + 1) % r == 0;
+        const float *cs = tab + (emit ? p + 1 - r : 0) * n_rot;
+        compressor_step(SV, SK, v + (int64_t)t * Wc, g + (int64_t)t * Wc, ape, r, w, p, emit, norm_w, eps, cs, n_rot,
+                        indexer, rows + (int64_t)(n_rows0 + emitted) * w, P, part);
+        emitted += emit;
+    }
 }
 
 extern "C" void ds4cu_compressor(float *SV, float *SK, const float *v, const float *g, const uint16_t *ape, int r,
-                                 int w, int64_t p, int emit, const float *norm_w, float eps, const float *cs, int n_rot,
-                                 int indexer, float *dst) {
+                                 int w, int64_t pos0, int n, const float *norm_w, float eps, const float *tab, int n_rot,
+                                 int indexer, float *rows, int n_rows0) {
     e4m3_init();
-    k_compressor<<<1, 256, sizeof(float) * w, ds4cu_s>>>(SV, SK, v, g, ape, r, w, p, emit, norm_w, eps, cs, n_rot,
-                                                         indexer, dst);
+    if (n > 0)
+        k_compressor<<<1, 256, sizeof(float) * w, ds4cu_s>>>(SV, SK, v, g, ape, r, w, pos0, n, norm_w, eps, tab, n_rot,
+                                                             indexer, rows, n_rows0);
     ds4cu_after("compressor");
 }
 
@@ -196,28 +204,49 @@ extern "C" void ds4cu_indexer_select(const float *idx, int n_comp, const float *
     ds4cu_after("indexer_select");
 }
 
-/* ---------------- sink attention, one block per head ---------------- */
-static __device__ __forceinline__ const float *vis_row(const float *raw, int raw_cap, int64_t p, int n_raw,
-                                                       const float *comp, const int32_t *sel, int t, int D) {
-    if (t < n_raw) return raw + ((p - n_raw + 1 + t) % raw_cap) * D;
-    const int c = t - n_raw;
-    return comp + (int64_t)(sel ? sel[c] : c) * D;
+/* ---------------- sink attention: one block per (head, token) ----------------
+ * Token t of the batch is at p = pos0 + t. Its raw rows are positions
+ * p-n_raw+1 .. p: those before pos0 come from the ring (not yet overwritten:
+ * the batch's rows are appended after this kernel), the batch's own from kvh
+ * (its f16-rounded KV rows). Its compressed rows are the first n_comp(t) of
+ * comp (all emissions of the batch were computed before), or sel[t] when the
+ * indexer chose. */
+static __global__ void k_kvh(const float *kv, float *kvh, size_t n) {
+    const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) kvh[i] = d_f16r(kv[i]);
 }
 
-static __global__ void k_attention(const float *q, float *o, const float *raw, int raw_cap, int64_t p, int n_raw,
-                                   const float *comp, const int32_t *sel, int n_sel, const float *sinks, int D,
-                                   float scale) {
+static __global__ void k_attention(const float *q, float *o, const float *raw, int raw_cap, const float *kvh,
+                                   int64_t pos0, int swa, const float *comp, int n_comp0, int ratio, const int32_t *sel,
+                                   int top_k, const float *sinks, int H, int D, float scale) {
     extern __shared__ float sm[];
-    __shared__ float red[256];
+    __shared__ float red[32];
     __shared__ float inv_s;
+    const int h = blockIdx.x, t = blockIdx.y;
+    const int64_t p = pos0 + t;
+    const int n_raw = (int)(p + 1 < swa ? p + 1 : swa);
+    int n_sel = 0;
+    if (ratio) n_sel = n_comp0 + (int)((p + 1) / ratio - pos0 / ratio);
+    const int32_t *sl = NULL;
+    if (sel && n_sel > top_k) { sl = sel + (int64_t)t * top_k; n_sel = top_k; }
+    const int nvis = n_raw + n_sel;
     float *qs = sm, *sc = sm + D;
-    const int h = blockIdx.x, nvis = n_raw + n_sel;
-    for (int i = threadIdx.x; i < D; i += blockDim.x) qs[i] = q[(int64_t)h * D + i];
+    const float **rows = (const float **)(sc + ((nvis + 1) & ~1));
+    for (int i = threadIdx.x; i < D; i += blockDim.x) qs[i] = q[((int64_t)t * H + h) * D + i];
+    for (int j = threadIdx.x; j < nvis; j += blockDim.x) {
+        if (j < n_raw) {
+            const int64_t pos = p - n_raw + 1 + j;
+            rows[j] = pos >= pos0 ? kvh + (pos - pos0) * D : raw + (pos % raw_cap) * D;
+        } else {
+            const int c = j - n_raw;
+            rows[j] = comp + (int64_t)(sl ? sl[c] : c) * D;
+        }
+    }
     __syncthreads();
     const float sink = sinks[h];
     float mx = sink;
-    for (int t = threadIdx.x; t < nvis; t += blockDim.x) {
-        const float4 *k4 = (const float4 *)vis_row(raw, raw_cap, p, n_raw, comp, sel, t, D);
+    for (int j = threadIdx.x; j < nvis; j += blockDim.x) {
+        const float4 *k4 = (const float4 *)rows[j];
         float d = 0.0f;
         for (int i = 0; i < D / 4; i++) {
             const float4 k = k4[i];
@@ -226,38 +255,64 @@ static __global__ void k_attention(const float *q, float *o, const float *raw, i
             d += qs[4 * i + 2] * k.z;
             d += qs[4 * i + 3] * k.w;
         }
-        sc[t] = d * scale;
-        if (sc[t] > mx) mx = sc[t];
+        sc[j] = d * scale;
+        mx = fmaxf(mx, sc[j]);
     }
-    red[threadIdx.x] = mx;
+    for (int off = 16; off; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x / 32] = mx;
     __syncthreads();
-    for (int s = blockDim.x / 2; s; s >>= 1) {
-        if ((int)threadIdx.x < s && red[threadIdx.x + s] > red[threadIdx.x]) red[threadIdx.x] = red[threadIdx.x + s];
-        __syncthreads();
+    if (threadIdx.x < 32) {
+        float v = (int)threadIdx.x < (int)(blockDim.x / 32) ? red[threadIdx.x] : sink;
+        for (int off = 16; off; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
+        if (threadIdx.x == 0) red[0] = v;
     }
+    __syncthreads();
     const float M = red[0];
-    for (int t = threadIdx.x; t < nvis; t += blockDim.x) sc[t] = d_expf(sc[t] - M);
+    for (int j = threadIdx.x; j < nvis; j += blockDim.x) sc[j] = d_expf(sc[j] - M);
     __syncthreads();
     if (threadIdx.x == 0) {
         float den = d_expf(sink - M);
-        for (int t = 0; t < nvis; t++) den += sc[t];
+        for (int j = 0; j < nvis; j++) den += sc[j];
         inv_s = 1.0f / den;
-    }
-    for (int i = threadIdx.x; i < D; i += blockDim.x) {
-        float acc = 0.0f;
-        for (int t = 0; t < nvis; t++) acc += sc[t] * vis_row(raw, raw_cap, p, n_raw, comp, sel, t, D)[i];
-        o[(int64_t)h * D + i] = acc;
     }
     __syncthreads();
     const float inv = inv_s;
-    for (int i = threadIdx.x; i < D; i += blockDim.x) o[(int64_t)h * D + i] = o[(int64_t)h * D + i] * inv;
+    float *ot = o + ((int64_t)t * H + h) * D;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) {
+        float acc = 0.0f;
+        int j = 0;
+        for (; j + 8 <= nvis; j += 8) { /* eight loads in flight, adds still in row order */
+            float v[8];
+            for (int u = 0; u < 8; u++) v[u] = rows[j + u][i];
+            for (int u = 0; u < 8; u++) acc += sc[j + u] * v[u];
+        }
+        for (; j < nvis; j++) acc += sc[j] * rows[j][i];
+        ot[i] = acc * inv;
+    }
 }
 
-extern "C" void ds4cu_attention(const float *q, float *o, const float *raw, int raw_cap, int64_t p, int n_raw,
-                                const float *comp, const int32_t *sel, int n_sel, const float *sinks, int H, int D,
-                                float scale) {
-    const size_t smem = sizeof(float) * (size_t)(D + n_raw + n_sel);
+/* The batch's rows into the ring after attention: only the last raw_cap matter. */
+static __global__ void k_raw_store(float *raw, int raw_cap, const float *kvh, int64_t pos0, int n, int D) {
+    const int first = n > raw_cap ? n - raw_cap : 0;
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (int64_t)(n - first) * D) return;
+    const int t = first + (int)(i / D), d = (int)(i % D);
+    raw[((pos0 + t) % raw_cap) * D + d] = kvh[(int64_t)t * D + d];
+}
+
+extern "C" void ds4cu_attention(const float *q, float *o, const float *kv, float *kvh, float *raw, int raw_cap,
+                                int64_t pos0, int n, int swa, const float *comp, int n_comp0, int ratio,
+                                const int32_t *sel, int top_k, const float *sinks, int H, int D, float scale) {
+    const size_t nk = (size_t)n * D;
+    k_kvh<<<cdiv((int64_t)nk, 256), 256, 0, ds4cu_s>>>(kv, kvh, nk);
+    int max_comp = ratio ? n_comp0 + (int)((pos0 + n) / ratio - pos0 / ratio) : 0;
+    if (sel && max_comp > top_k) max_comp = top_k;
+    const int nvis = swa + max_comp;
+    const size_t smem = sizeof(float) * (size_t)(D + ((nvis + 1) & ~1)) + sizeof(float *) * (size_t)nvis;
     if (smem > 48 * 1024) cudaFuncSetAttribute(k_attention, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-    k_attention<<<H, 256, smem, ds4cu_s>>>(q, o, raw, raw_cap, p, n_raw, comp, sel, n_sel, sinks, D, scale);
+    const int threads = D >= 512 ? 512 : 256;
+    k_attention<<<dim3(H, n), threads, smem, ds4cu_s>>>(q, o, raw, raw_cap, kvh, pos0, swa, comp, n_comp0, ratio, sel,
+                                                      top_k, sinks, H, D, scale);
+    k_raw_store<<<cdiv((int64_t)(n < raw_cap ? n : raw_cap) * D, 256), 256, 0, ds4cu_s>>>(raw, raw_cap, kvh, pos0, n, D);
     ds4cu_after("attention");
 }

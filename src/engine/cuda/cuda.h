@@ -27,7 +27,8 @@ typedef struct cu_scratch {
     float *qa, *qr, *q, *o, *kvr, *kvv, *lo;
     float *cmp_kv, *cmp_gate, *icmp_kv, *icmp_gate, *qI, *wI;
     float *moe, *shg, *shu, *lg, *w, *g, *up, *dout, *hh, *ow, *y, *yn, *logits;
-    int32_t *sel, *tokens;
+    float *kvh;            /* n × head_dim: the batch's KV rows rounded to F16 */
+    int32_t *sel, *tokens, *isel; /* isel: n × top_k indexer choices */
     void *xq, *xqK, *mqK;
 } cu_scratch;
 
@@ -37,7 +38,7 @@ typedef struct cu_session {
     float *rope[2];        /* [dense, compressed]: ctx × n_rot (cos, sin) */
     int rope_have;         /* positions filled */
     float *isc;            /* indexer scores, comp_cap */
-    int32_t *iflag, *isel; /* comp_cap */
+    int32_t *iflag;        /* comp_cap */
     cu_scratch s;
 } cu_session;
 

@@ -245,53 +245,66 @@ extern "C" void ds4cu_moe_sum(const float *dout, int n, int K, int E, float *moe
     ds4cu_after("moe_sum");
 }
 
-/* ---------------- routing (ds4_route), one thread per token ---------------- */
+/* ---------------- routing (ds4_route), one warp per token ----------------
+ * Probabilities in parallel; each of the K picks is a warp argmax with the
+ * CPU's tie rule (lower expert index wins); the weight sum runs in pick
+ * order on lane 0. */
 #define ROUTE_MAX 256
-static __global__ void k_route(const float *lgv, int n, int X, int K, const int32_t *tokens, const int32_t *tid2eid,
+static __global__ void k_route(const float *lgv, int X, int K, const int32_t *tokens, const int32_t *tid2eid,
                                const float *bias, int norm, float escale, int32_t *sel_o, float *w_o) {
-    const int t = blockIdx.x * blockDim.x + threadIdx.x;
-    if (t >= n) return;
+    __shared__ float prob[ROUTE_MAX], score[ROUTE_MAX];
+    __shared__ int32_t sel[16];
+    const int t = blockIdx.x, lane = threadIdx.x;
     const float *lg = lgv + (int64_t)t * X;
-    int32_t *sel = sel_o + (int64_t)t * K;
-    float *w = w_o + (int64_t)t * K;
-    float prob[ROUTE_MAX];
-    for (int e = 0; e < X; e++) {
+    for (int e = lane; e < X; e += 32) {
         const float z = lg[e];
         const float sp = z > 20.0f ? z : (z < -20.0f ? d_expf(z) : d_log1pf(d_expf(z)));
         prob[e] = sqrtf(sp);
+        score[e] = bias ? prob[e] + bias[e] : prob[e];
     }
+    __syncwarp();
     if (tid2eid) {
-        for (int k = 0; k < K; k++) sel[k] = tid2eid[(int64_t)tokens[t] * K + k];
+        if (lane < K) sel[lane] = tid2eid[(int64_t)tokens[t] * K + lane];
     } else {
-        uint32_t taken[ROUTE_MAX / 32];
-        for (int i = 0; i < ROUTE_MAX / 32; i++) taken[i] = 0;
         for (int k = 0; k < K; k++) {
-            int best = -1;
-            float bs = 0.0f;
-            for (int e = 0; e < X; e++) {
-                if (taken[e >> 5] >> (e & 31) & 1) continue;
-                const float s = bias ? prob[e] + bias[e] : prob[e];
-                if (best < 0 || s > bs) { best = e; bs = s; }
+            float bv = 0.0f;
+            int bi = -1;
+            for (int e = lane; e < X; e += 32) {
+                int used = 0;
+                for (int q = 0; q < k; q++) used |= sel[q] == e;
+                if (!used && (bi < 0 || score[e] > bv)) { bv = score[e]; bi = e; }
             }
-            taken[best >> 5] |= 1u << (best & 31);
-            sel[k] = best;
+            for (int off = 16; off; off >>= 1) {
+                const float ov = __shfl_xor_sync(0xffffffffu, bv, off);
+                const int oi = __shfl_xor_sync(0xffffffffu, bi, off);
+                if (oi >= 0 && (bi < 0 || ov > bv || (ov == bv && oi < bi))) { bv = ov; bi = oi; }
+            }
+            if (lane == 0) sel[k] = bi;
+            __syncwarp();
         }
     }
-    float sum = 0.0f;
-    for (int k = 0; k < K; k++) {
-        w[k] = prob[sel[k]];
-        sum += w[k];
-    }
-    if (norm) {
-        const float Z = sum > 6.103515625e-5f ? sum : 6.103515625e-5f;
-        for (int k = 0; k < K; k++) w[k] = w[k] / Z * escale;
-    } else {
-        for (int k = 0; k < K; k++) w[k] = w[k] * escale;
+    __syncwarp();
+    if (lane == 0) {
+        float w[16], sum = 0.0f;
+        for (int k = 0; k < K; k++) {
+            w[k] = prob[sel[k]];
+            sum += w[k];
+        }
+        if (norm) {
+            const float Z = sum > 6.103515625e-5f ? sum : 6.103515625e-5f;
+            for (int k = 0; k < K; k++) w[k] = w[k] / Z * escale;
+        } else {
+            for (int k = 0; k < K; k++) w[k] = w[k] * escale;
+        }
+        for (int k = 0; k < K; k++) {
+            sel_o[(int64_t)t * K + k] = sel[k];
+            w_o[(int64_t)t * K + k] = w[k];
+        }
     }
 }
 extern "C" void ds4cu_route(const float *lg, int n, int X, int K, const int32_t *tokens, const int32_t *tid2eid,
                             const float *bias, int norm, float scale, int32_t *sel, float *w) {
-    if (n > 0) k_route<<<cdiv(n, 32), 32, 0, ds4cu_s>>>(lg, n, X, K, tokens, tid2eid, bias, norm, scale, sel, w);
+    if (n > 0) k_route<<<n, 32, 0, ds4cu_s>>>(lg, X, K, tokens, tid2eid, bias, norm, scale, sel, w);
     ds4cu_after("route");
 }
 

@@ -24,6 +24,8 @@ void ds4_cuda_scratch_free(cu_scratch *sc) {
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) ds4cu_free(f[i]);
     ds4cu_free(sc->sel);
     ds4cu_free(sc->tokens);
+    ds4cu_free(sc->kvh);
+    ds4cu_free(sc->isel);
     ds4cu_free(sc->xq);
     ds4cu_free(sc->xqK);
     ds4cu_free(sc->mqK);
@@ -51,6 +53,8 @@ static int scratch_init(cu_scratch *sc, const ds4_config *c, int n) {
     const size_t others[] = {E, HC * E, c->q_lora, F, (size_t)c->o_groups * c->o_lora};
     for (size_t i = 0; i < 5; i++) if (others[i] > wmax) wmax = others[i];
     if (!(sc->sel = ds4cu_malloc(sizeof(int32_t) * P)) || !(sc->tokens = ds4cu_malloc(sizeof(int32_t) * N)) ||
+        !(sc->kvh = ds4cu_malloc(sizeof(float) * N * D)) ||
+        !(sc->isel = ds4cu_malloc(sizeof(int32_t) * N * (c->idx_top_k ? c->idx_top_k : 1))) ||
         !(sc->xq = ds4cu_malloc(sizeof(ds4_act_q8_0) * N * (wmax / 32 + 1))) ||
         !(sc->xqK = ds4cu_malloc(sizeof(ds4_block_q8_K) * N * (E / 256 + 1))) ||
         !(sc->mqK = ds4cu_malloc(sizeof(ds4_block_q8_K) * P * (F / 256 + 1))))
@@ -149,37 +153,31 @@ static void attention_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n,
         ds4cu_iqat(sc->qI, n * IH);
         ds4cu_scale(sc->wI, (size_t)n * IH, 1.0f / sqrtf((float)(ID * IH)));
     }
-    const float scale = 1.0f / sqrtf((float)D);
-    const int Wc = (int)ds4_cmp_lanes(r ? r : 1) * D, Wi = 2 * ID;
-    for (int t = 0; t < n; t++) {
-        const int64_t p = pos0 + t;
-        ds4cu_raw_append(kv->raw + (size_t)(p % cs->raw_cap) * D, sc->kvv + (size_t)t * D, D);
-        const int emit = r && (p + 1) % r == 0;
-        const float *cs_first = tab + (size_t)(emit ? p + 1 - r : 0) * nr;
-        if (r) {
-            ds4cu_compressor(kv->cmp_sv, kv->cmp_sk, sc->cmp_kv + (size_t)t * Wc, sc->cmp_gate + (size_t)t * Wc,
-                             cu_w(m, &L->cmp_ape), (int)r, D, p, emit, cu_w(m, &L->cmp_norm), c->rms_eps, cs_first, nr,
-                             0, kv->comp + (size_t)kv->n_comp * D);
-            if (emit) kv->n_comp++;
-        }
-        if (r == 4) {
-            ds4cu_compressor(kv->icmp_sv, kv->icmp_sk, sc->icmp_kv + (size_t)t * Wi, sc->icmp_gate + (size_t)t * Wi,
-                             cu_w(m, &L->icmp_ape), 4, ID, p, emit, cu_w(m, &L->icmp_norm), c->rms_eps, cs_first, nr, 1,
-                             kv->idx + (size_t)kv->n_idx * ID);
-            if (emit) kv->n_idx++;
-        }
-        const int n_raw = (int)(p + 1 < (int64_t)c->swa ? p + 1 : c->swa);
-        int n_sel = r ? (int)kv->n_comp : 0;
-        const int32_t *sel = NULL;
-        if (r == 4 && kv->n_comp > c->idx_top_k) {
-            ds4cu_indexer_select(kv->idx, (int)kv->n_comp, sc->qI + (size_t)t * IH * ID, sc->wI + (size_t)t * IH, IH,
-                                 ID, (int)c->idx_top_k, cs->isc, cs->iflag, cs->isel);
-            n_sel = (int)c->idx_top_k;
-            sel = cs->isel;
-        }
-        ds4cu_attention(sc->q + (size_t)t * H * D, sc->o + (size_t)t * H * D, kv->raw, (int)cs->raw_cap, p, n_raw,
-                        kv->comp, sel, n_sel, cu_w(m, &L->sinks), H, D, scale);
+    /* The compressors first, for the whole batch (they read only projections);
+     * then each token's indexer choice; then all tokens' attention at once. */
+    const uint32_t nc0 = kv->n_comp;
+    const int emitted = r ? (int)((pos0 + n) / r - pos0 / r) : 0;
+    if (r) {
+        ds4cu_compressor(kv->cmp_sv, kv->cmp_sk, sc->cmp_kv, sc->cmp_gate, cu_w(m, &L->cmp_ape), (int)r, D, pos0, n,
+                         cu_w(m, &L->cmp_norm), c->rms_eps, tab, nr, 0, kv->comp, (int)kv->n_comp);
+        kv->n_comp += (uint32_t)emitted;
     }
+    const int32_t *sel = NULL;
+    if (r == 4) {
+        ds4cu_compressor(kv->icmp_sv, kv->icmp_sk, sc->icmp_kv, sc->icmp_gate, cu_w(m, &L->icmp_ape), 4, ID, pos0, n,
+                         cu_w(m, &L->icmp_norm), c->rms_eps, tab, nr, 1, kv->idx, (int)kv->n_idx);
+        kv->n_idx += (uint32_t)emitted;
+        for (int t = 0; t < n; t++) {
+            const int64_t p = pos0 + t;
+            const int nct = (int)nc0 + (int)((p + 1) / 4 - pos0 / 4);
+            if (nct <= (int)c->idx_top_k) continue;
+            ds4cu_indexer_select(kv->idx, nct, sc->qI + (size_t)t * IH * ID, sc->wI + (size_t)t * IH, IH, ID,
+                                 (int)c->idx_top_k, cs->isc, cs->iflag, sc->isel + (size_t)t * c->idx_top_k);
+            sel = sc->isel;
+        }
+    }
+    ds4cu_attention(sc->q, sc->o, sc->kvv, sc->kvh, kv->raw, (int)cs->raw_cap, pos0, n, (int)c->swa, kv->comp,
+                    (int)nc0, (int)r, sel, (int)c->idx_top_k, cu_w(m, &L->sinks), H, D, 1.0f / sqrtf((float)D));
     ds4cu_rope(sc->o, n, H, D, nr, tab, pos0, 1);
     mm(m, sc, &L->out_a, sc->o, n, (int)c->o_groups, sc->lo);
     mm(m, sc, &L->out_b, sc->lo, n, 1, sc->fo);
@@ -291,7 +289,9 @@ int ds4_cuda_forward(ds4_session *ss, const int32_t *tokens, int n, float *logit
     ds4_model *m = ss->m;
     const ds4_config *c = &m->cfg;
     cu_session *cs = cu_s(ss);
-    if (c->n_expert > 256) return ds4_errf(err, "--backend cuda: %u experts: at most 256 supported", c->n_expert);
+    if (c->n_expert > 256 || c->n_expert_used > 16)
+        return ds4_errf(err, "--backend cuda: %u experts, %u used: at most 256 and 16 supported", c->n_expert,
+                        c->n_expert_used);
     const int want = n < BATCH ? n : BATCH;
     if (cs->s.cap < want) {
         ds4_cuda_scratch_free(&cs->s);

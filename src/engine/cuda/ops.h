@@ -33,6 +33,8 @@ int ds4cu_memset(void *d, int v, size_t n);
 int ds4cu_sync(void);
 void ds4cu_fill(float *d, float v, size_t n);
 void *ds4cu_stream(void);                     /* the cudaStream_t */
+/* Clears the DS4_CUDA_PROFILE table (e.g. after a prefill, to profile decode). */
+void ds4cu_prof_reset(void);
 /* Device name, SM count, memory (for the bench). */
 void ds4cu_device_info(char *name, size_t len, int *sms, size_t *mem);
 /* Device-to-device copy bandwidth in bytes/s over `bytes` (copied `reps` times). */
@@ -99,24 +101,26 @@ void ds4cu_route(const float *lg, int n, int X, int K, const int32_t *tokens, co
                  const float *bias, int norm, float scale, int32_t *sel, float *w);
 
 /* ---- attention state machines and attention (attn.cu) ---- */
-/* raw row <- f16r(kv) */
-void ds4cu_raw_append(float *raw_row, const float *kv, int D);
-/* One compressor step of attention.c (compressor_step + finish_row). emit:
- * whether (p+1) % r == 0; cs: rope row (cos, sin) of the window's first
- * position; dst: the new row (used when emit). */
+/* The compressor state machine of attention.c (compressor_step + finish_row)
+ * over n tokens at positions pos0..: emitted rows (norm, RoPE from tab at the
+ * window's first position, FP8 or Hadamard+FP4, F16) go to rows[n_rows0...]. */
 void ds4cu_compressor(float *SV, float *SK, const float *v, const float *g, const uint16_t *ape, int r, int w,
-                      int64_t p, int emit, const float *norm_w, float eps, const float *cs, int n_rot, int indexer,
-                      float *dst);
+                      int64_t pos0, int n, const float *norm_w, float eps, const float *tab, int n_rot, int indexer,
+                      float *rows, int n_rows0);
 /* Frontier rows [row0, rows) back to (0, -1e30). */
 void ds4cu_frontier_reset(float *SV, float *SK, int row0, int rows, int Wc);
 /* Indexer scores of n_comp rows (attention.c indexer_select order), then the
  * top k (ties: lower index) written ascending into sel. scratch: n_comp ints. */
 void ds4cu_indexer_select(const float *idx, int n_comp, const float *qI, const float *wI, int IH, int ID, int k,
                           float *scores, int32_t *flags, int32_t *sel);
-/* Sink attention of one token (heads_range): rows = the n_raw newest raw rows
- * ending at position p, then comp rows (sel[i] when sel, else i < n_sel). */
-void ds4cu_attention(const float *q, float *o, const float *raw, int raw_cap, int64_t p, int n_raw, const float *comp,
-                     const int32_t *sel, int n_sel, const float *sinks, int H, int D, float scale);
+/* Sink attention (heads_range) of n tokens at pos0..: kv holds their KV rows
+ * (rotated + FP8), rounded to F16 into kvh and, after the attention, stored
+ * into the raw ring. Token t sees the n_raw newest raw rows and the first
+ * n_comp0 + (its emissions) compressed rows, or sel[t·top_k ...] when sel is
+ * given and that count exceeds top_k. */
+void ds4cu_attention(const float *q, float *o, const float *kv, float *kvh, float *raw, int raw_cap, int64_t pos0,
+                     int n, int swa, const float *comp, int n_comp0, int ratio, const int32_t *sel, int top_k,
+                     const float *sinks, int H, int D, float scale);
 
 #ifdef __cplusplus
 }

@@ -38,6 +38,11 @@ static void prof_print(void) {
                 1e3 * prof[i].s, 100 * prof[i].s / (tot > 0 ? tot : 1), 1e6 * prof[i].s / prof[i].n);
 }
 
+extern "C" void ds4cu_prof_reset(void) {
+    memset(prof, 0, sizeof prof);
+    prof_last = wall();
+}
+
 void ds4cu_after(const char *op) {
     static int sync = -1, profile = 0;
     if (sync < 0) {
