@@ -266,6 +266,12 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
 
     ds4_tokens eff = {0};
     effective_prompt(s, j, &eff);
+    if ((int)eff.n >= s->cfg.ctx && eff.n != j->toks.n) {
+        /* Continuing the live KV would carry hidden reasoning past the
+         * context; the rendered prompt itself fits (checked at intake). */
+        eff.n = 0;
+        for (size_t i = 0; i < j->toks.n; i++) ds4_tokens_push(&eff, j->toks.ids[i]);
+    }
     g.n_prompt = (int)eff.n;
     if (g.n_prompt >= s->cfg.ctx) {
         fail_before_output(&g, "prompt exceeds context");
