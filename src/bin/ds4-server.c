@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/kvcache.h"
 #include "server/server.h"
 #include "server/textexec.h"
 #include "server/trace.h"
@@ -97,9 +98,6 @@ int main(int argc, char **argv) {
     if (take_lock() < 0) return 2;
 
     if (strcmp(s->cfg.mt_mode, "auto")) logf_("note: --mt/--mpp %s is a Metal option; ignored on this platform", s->cfg.mt_mode);
-    if (s->cfg.kv_disk_dir)
-        logf_("note: --kv-disk-dir %s (%d MiB) accepted; the disk KV cache is not implemented yet, only the live session is reused",
-              s->cfg.kv_disk_dir, s->cfg.kv_disk_space_mb);
     if (s->cfg.mtp) logf_("note: --mtp %s accepted; speculative decoding is not implemented yet", s->cfg.mtp);
     if (s->cfg.steer_policy && strcmp(s->cfg.steer_policy, "always"))
         logf_("note: --dir-steering-policy %s accepted; steering is applied to every token", s->cfg.steer_policy);
@@ -152,6 +150,11 @@ int main(int argc, char **argv) {
         return 1;
     }
     ds4_session_set_steering(s->session, (float)s->cfg.steer_ffn, (float)s->cfg.steer_attn);
+    if (ds4s_kvcache_open(s, &err) != 0) {
+        fprintf(stderr, "ds4-server: %s\n", err.msg);
+        ds4s_http_stop(s);
+        return 2;
+    }
     s->visible.frontier = -1;
     if (ds4s_textexec_start() != 0 || ds4s_worker_start(s) != 0) {
         fprintf(stderr, "ds4-server: cannot start the worker thread\n");
@@ -168,6 +171,7 @@ int main(int argc, char **argv) {
     logf_("shutting down");
     /* Running generation ends with finish error; queued jobs generate nothing. */
     ds4s_worker_stop(s);
+    ds4s_kvcache_close(s);      /* shutdown save of the live session (§13.2) */
     ds4s_http_stop(s);
     ds4s_textexec_stop();
     ds4s_trace_close();

@@ -8,6 +8,7 @@
 
 #include "server/api.h"
 #include "server/jsonu.h"
+#include "server/kvcache.h"
 #include "server/textexec.h"
 
 void ds4s_reply_error(ds4s_reply *r, ds4s_family fam, int status, const char *msg) {
@@ -53,7 +54,7 @@ void ds4s_api_props(const ds4s_server *s, ds4s_reply *r) {
     json_object_set_new(o, "steering", json_pack("{s:o,s:f,s:f}", "file", c->steer_file ? json_string(c->steer_file) : json_null(),
                                                  "ffn", c->steer_ffn, "attn", c->steer_attn));
     json_object_set_new(o, "kv_disk_dir", c->kv_disk_dir ? json_string(c->kv_disk_dir) : json_null());
-    json_object_set_new(o, "kv_disk_cache", json_string(c->kv_disk_dir ? "configured (not implemented yet)" : "off"));
+    json_object_set_new(o, "kv_disk_cache", json_string(ds4s_kvcache_enabled() ? "on" : c->kv_disk_dir ? "unavailable (see log)" : "off"));
     json_object_set_new(o, "exact_dsml_tool_replay", json_boolean(!c->disable_exact_replay));
     json_object_set_new(o, "api_key_required", json_boolean(c->api_key != NULL));
     json_object_set_new(o, "test_script", json_boolean(c->test_script != NULL));

@@ -19,6 +19,7 @@
 
 #include "server/dsml_track.h"
 #include "server/errors.h"
+#include "server/kvcache.h"
 #include "server/jsonu.h"
 #include "server/sse.h"
 #include "server/trace.h"
@@ -272,6 +273,8 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
         eff.n = 0;
         for (size_t i = 0; i < j->toks.n; i++) ds4_tokens_push(&eff, j->toks.ids[i]);
     }
+    /* Disk KV cache (§13): evict save, disk restore, cold plan; no-op without --kv-disk-dir. */
+    ds4s_kvcache_prepare(s, j, &eff);
     g.n_prompt = (int)eff.n;
     if (g.n_prompt >= s->cfg.ctx) {
         fail_before_output(&g, "prompt exceeds context");
@@ -314,7 +317,7 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
     ds4_err err = {{0}};
     int reused = 0;
     double t0 = now_s();
-    int rc = ds4_session_sync(s->session, eff.ids, (int)eff.n, &reused, on_progress, &pg, &err);
+    int rc = ds4s_kvcache_sync(s, eff.ids, (int)eff.n, &reused, on_progress, &pg, &err);
     double t1 = now_s();
     ds4_tokens_free(&eff);
     __atomic_store_n(&s->metrics.session_tokens, ds4_session_n_tokens(s->session), __ATOMIC_RELAXED);

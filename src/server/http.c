@@ -22,6 +22,7 @@
 #include "server/auth.h"
 #include "server/errors.h"
 #include "server/jsonu.h"
+#include "server/kvcache.h"
 
 typedef struct conn_ctx {
     char *body;
@@ -139,7 +140,7 @@ static enum MHD_Result dispatch(ds4s_server *s, struct MHD_Connection *c, const 
     case R_HEALTH: ds4s_api_health(s, &r); break;
     case R_METRICS:
         r.status = 200;
-        r.body = ds4s_metrics_text(&s->metrics);
+        r.body = ds4s_kvcache_metrics_append(ds4s_metrics_text(&s->metrics));
         r.ctype = "text/plain; version=0.0.4";
         break;
     case R_PROPS: ds4s_api_props(s, &r); break;
