@@ -22,7 +22,9 @@ const PROVIDER = "ds4";
 const MODEL = "deepseek-v4-flash";
 
 function extensionDir(): string {
-  try { return path.dirname(fileURLToPath(import.meta.url)); } catch { return process.cwd(); }
+  // Real path: the local install links ~/.pi/agent/extensions/pi-ds4 to this folder,
+  // and ds4ctl is looked up next to the repository, not next to the link.
+  try { return fs.realpathSync(path.dirname(fileURLToPath(import.meta.url))); } catch { return process.cwd(); }
 }
 
 export function stateDir(env = process.env): string {
