@@ -69,9 +69,13 @@ static int clear_leftover(const ctl_cfg *c) {
         else if (pid > 0 && ctl_alive(pid)) {
             const char *ps = ctl_json_str(o, "processStart");
             const char *pid_id = ctl_json_str(o, "processStartId");
-            /* A living holder with no start time cannot be disproved: respect it. */
-            take = (ps && *ps && strcmp(ps, "unknown") != 0) || (pid_id && *pid_id)
-                       ? !ctl_same_process(pid, ps, pid_id) : 0;
+            /* A living holder with a start time is checked against it. One without
+             * (an old extension whose ps failed wrote "unknown") cannot be proved
+             * alive or reused; fall back to Part A's 60-second rule for it only. */
+            if ((ps && *ps && strcmp(ps, "unknown") != 0) || (pid_id && *pid_id))
+                take = !ctl_same_process(pid, ps, pid_id);
+            else
+                take = ctl_now_ms() / 1000 - (int64_t)st.st_mtime > 60;
         } else take = 1;
         json_decref(o);
     } else {

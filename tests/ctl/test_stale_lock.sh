@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The lifecycle lock: a lock/ left by a dead holder (old extension or the handbook's
 # mkdir snippet) is taken over; a ds4ctl holder killed with -9 frees the lock at once
-# (kernel flock); a living non-flock holder is respected until the timeout (exit 3).
+# (kernel flock); a living non-flock holder is respected until the timeout (exit 3);
+# one without a start time only for 60 s (Part A's rule, for that case alone).
 source "$(dirname "$0")/lib.sh"
 setup_runtime
 # 1. dead non-flock holder
@@ -40,4 +41,14 @@ grep -q 'Timed out waiting for ds4 lifecycle lock' <<<"$out" || fail "timeout me
 grep -q "held by pid $live" <<<"$out" || fail "holder pid not named: $out"
 alive $live || fail "the holder was killed"
 [ -e "$DS4_HOME/lock/owner.json" ] || fail "a live holder's lock was removed"
+
+# 4. a living holder without a start time ("unknown", an old extension whose ps
+#    failed) cannot be verified: respected while the lock is fresh, taken after 60 s
+printf '{"managedBy":"pi-sd4-provider","pid":%d,"processStart":"unknown","createdAt":0}\n' $live > "$DS4_HOME/lock/owner.json"
+touch "$DS4_HOME/lock"
+out=$(DS4_LOCK_TIMEOUT_S=1 "$DS4CTL" ensure --client-pid $c); rc=$?
+[ $rc -eq 3 ] || fail "fresh unverifiable holder: exit $rc, expected 3: $out"
+touch -d '2 minutes ago' "$DS4_HOME/lock"
+DS4_LOCK_TIMEOUT_S=2 "$DS4CTL" ensure --client-pid $c >/dev/null || fail "old unverifiable lock not taken over"
+alive $live || fail "the holder was killed"
 echo ok
