@@ -1,18 +1,20 @@
 /* test_cuda_golden.c - the oracle goldens (tests/data/oracle) on the CUDA
  * backend, every case of both tiny models.
  *
- * Tolerance: the GPU keeps the CPU's operation order everywhere except libm
- * (expf/log1pf/log2f are evaluated in double and rounded once; glibc's float
- * versions are not always correctly rounded) and RMSNorm's double sum (a tree).
- * A last-bit difference before a quantization step can grow into the
- * perturbation band the oracle README measured, so each position is held to
- * that README's rule against its own band from index.json:
- *   max |d logprob| <= 2·band + 0.05 and KL(gold || gpu) <= 3·band_kl + 1e-3,
- * and the greedy continuation must match for the case's greedy_agree_prefix
- * tokens. Independently of the goldens, the GPU must agree with itself bit for
- * bit: prefill rows = single-token decode rows, chunked prefill = one batch,
- * and a snapshot round trip changes nothing. Each case prints how many rows
- * were bit-identical to the CPU's and the largest logit difference.
+ * Tolerance: none beyond the CPU test's 1e-5, i.e. bit-identical logits and
+ * greedy tokens. The GPU keeps the CPU's operation order everywhere (block-
+ * order quantized dots, index-order F16 dots in the exact mode the engine
+ * defaults to, sequential softmax/pooling chains, device twins of glibc's
+ * expf/log1pf, host-computed RoPE tables); the one reassociation left,
+ * RMSNorm's double sum of squares as a tree, changes a float only when the
+ * double lands within ~1e-15 of a rounding boundary. Measured on an H100:
+ * all 34 cases bit-identical. Should a future card or compiler break that,
+ * each case first checks the oracle README's perturbation rule against the
+ * case's own band from index.json (max |d logprob| <= 2·band + 0.05, KL <=
+ * 3·band_kl + 1e-3, greedy_agree_prefix tokens), so the failure message says
+ * whether the result is merely not bit-exact or actually wrong. The GPU must
+ * also agree with itself bit for bit: prefill rows = single-token decode rows,
+ * chunked prefill = one batch, and a snapshot round trip changes nothing.
  * Without a CUDA device every case prints "skip: no CUDA device" and passes. */
 #include <math.h>
 
@@ -117,6 +119,9 @@ static void run_case(const char *model, const char *cs, float ffn, float attn) {
     printf("# %s: %d/%u rows bit-identical to the CPU, max |dlogit| %.3g, greedy %u/%u agree (need %u)\n", id, exact,
            2 * ref.n_pos, worst, same, ref.n_greedy, agree);
     if (same < agree) T_FAIL("%s: greedy token %u: got %d expected %d", id, same, out.greedy_tokens[same], ref.greedy_tokens[same]);
+    /* Within the band: now hold it to bit-exactness (1e-5, as the CPU test). */
+    if (worst > 1e-5) T_FAIL("%s: within the perturbation band but not bit-exact: max |dlogit| %.3g", id, worst);
+    if (same < ref.n_greedy) T_FAIL("%s: greedy token %u: got %d expected %d", id, same, out.greedy_tokens[same], ref.greedy_tokens[same]);
     ds4_golden_free(&ref);
     ds4_golden_free(&out);
 }

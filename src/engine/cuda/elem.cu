@@ -9,7 +9,7 @@
 
 /* ---------------- RMSNorm ---------------- */
 static __global__ void k_rmsnorm(const float *x, const float *w, float *y, int n, float eps) {
-    __shared__ double part[256];
+    __shared__ double part[1024];
     const float *xr = x + (int64_t)blockIdx.x * n;
     float *yr = y + (int64_t)blockIdx.x * n;
     double s = 0.0;
@@ -28,7 +28,7 @@ static __global__ void k_rmsnorm(const float *x, const float *w, float *y, int n
 }
 
 extern "C" void ds4cu_rmsnorm(const float *x, const float *w, float *y, int rows, int n, float eps) {
-    if (rows > 0) k_rmsnorm<<<rows, 256, 0, ds4cu_s>>>(x, w, y, n, eps);
+    if (rows > 0) k_rmsnorm<<<rows, n >= 8192 ? 1024 : 256, 0, ds4cu_s>>>(x, w, y, n, eps);
     ds4cu_after("rmsnorm");
 }
 
@@ -56,16 +56,45 @@ extern "C" void ds4cu_rope(float *x, int n_tok, int nh, int width, int n_rot, co
     ds4cu_after("rope");
 }
 
+/* A warp per 64-block: the max is order-free, every lane computes the same
+ * scale, each rounds its two values (d_fp8_block's arithmetic). */
 static __global__ void k_fp8(float *x, int rows, int width, int nblk) {
-    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (int64_t)rows * nblk) return;
-    d_fp8_block(x + (i / nblk) * width + (i % nblk) * 64);
+    __shared__ float tab[127];
+    for (int i = threadIdx.x; i < 127; i += blockDim.x) tab[i] = c_e4m3[i];
+    __syncthreads();
+    const int64_t b = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;
+    const int lane = threadIdx.x & 31;
+    if (b >= (int64_t)rows * nblk) return;
+    float *xb = x + (b / nblk) * width + (b % nblk) * 64;
+    const float v0 = xb[lane], v1 = xb[lane + 32];
+    float amax = fmaxf(fabsf(v0), fabsf(v1));
+    for (int off = 16; off; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
+    if (amax < 1e-4f) amax = 1e-4f;
+    const float scale = ldexpf(1.0f, (int)ceilf(d_log2f(amax / 448.0f)));
+    const float vs[2] = {v0, v1};
+    for (int k = 0; k < 2; k++) {
+        float q = vs[k] / scale;
+        q = q < -448.0f ? -448.0f : (q > 448.0f ? 448.0f : q);
+        float a = fabsf(q);
+        int lo = 0, hi = 126;
+        while (lo < hi) {
+            const int mid = (lo + hi + 1) / 2;
+            if (tab[mid] <= a) lo = mid;
+            else hi = mid - 1;
+        }
+        int i = lo;
+        if (i < 126) {
+            const float dn = a - tab[i], up = tab[i + 1] - a;
+            if (up < dn || (up == dn && ((i + 1) % 2 == 0))) i = i + 1;
+        }
+        xb[lane + 32 * k] = (q < 0 ? -tab[i] : tab[i]) * scale;
+    }
 }
 
 extern "C" void ds4cu_fp8_kv(float *x, int rows, int width, int n_nope) {
     e4m3_init();
     const int nblk = (n_nope + 63) / 64;
-    if (rows > 0 && nblk > 0) k_fp8<<<cdiv((int64_t)rows * nblk, 64), 64, 0, ds4cu_s>>>(x, rows, width, nblk);
+    if (rows > 0 && nblk > 0) k_fp8<<<cdiv((int64_t)rows * nblk, 8), 256, 0, ds4cu_s>>>(x, rows, width, nblk);
     ds4cu_after("fp8_kv");
 }
 
@@ -116,35 +145,45 @@ extern "C" void ds4cu_embed(const uint16_t *emb, const int32_t *tokens, int n, i
 }
 
 /* ---------------- hyper-connections ---------------- */
-static __global__ void k_hc_mix(const float *mixv, const float *scale, const float *base, int n, int HC, int iters,
+/* HC is a template constant where it can be (4 in every real and synthetic
+ * model) so the 4x4 Sinkhorn matrix lives in registers; same operations. */
+template <int HCT>
+static __global__ void k_hc_mix(const float *mixv, const float *scale, const float *base, int n, int HCr, int iters,
                                 float eps, float *pre_o, float *post_o, float *comb_o) {
+    const int HC = HCT ? HCT : HCr;
     const int t = blockIdx.x * blockDim.x + threadIdx.x;
     if (t >= n) return;
     const int M = 2 * HC + HC * HC;
     const float *mix = mixv + (int64_t)t * M;
-    float *pre = pre_o + (int64_t)t * HC, *post = post_o + (int64_t)t * HC, *C = comb_o + (int64_t)t * HC * HC;
+    float *pre = pre_o + (int64_t)t * HC, *post = post_o + (int64_t)t * HC, *Cg = comb_o + (int64_t)t * HC * HC;
+    float C[HCT ? HCT * HCT : 256];
+#pragma unroll
     for (int i = 0; i < HC; i++) {
         pre[i] = 1.0f / (1.0f + d_expf(-(mix[i] * scale[0] + base[i]))) + eps;
         post[i] = 2.0f / (1.0f + d_expf(-(mix[HC + i] * scale[1] + base[HC + i])));
     }
     for (int r = 0; r < HC; r++) {
         float z[16], mx = -INFINITY, sum = 0.0f;
+#pragma unroll
         for (int k = 0; k < HC; k++) {
             z[k] = mix[2 * HC + HC * r + k] * scale[2] + base[2 * HC + HC * r + k];
             if (z[k] > mx) mx = z[k];
         }
+#pragma unroll
         for (int k = 0; k < HC; k++) { z[k] = d_expf(z[k] - mx); sum += z[k]; }
         const float inv = 1.0f / sum;
         for (int k = 0; k < HC; k++) C[HC * r + k] = z[k] * inv + eps;
     }
     for (int it = 0; it < iters; it++) {
         if (it > 0)
+#pragma unroll
             for (int r = 0; r < HC; r++) {
                 float sum = 0.0f;
                 for (int k = 0; k < HC; k++) sum += C[HC * r + k];
                 const float inv = 1.0f / (sum + eps);
                 for (int k = 0; k < HC; k++) C[HC * r + k] *= inv;
             }
+#pragma unroll
         for (int k = 0; k < HC; k++) {
             float sum = 0.0f;
             for (int r = 0; r < HC; r++) sum += C[HC * r + k];
@@ -152,10 +191,13 @@ static __global__ void k_hc_mix(const float *mixv, const float *scale, const flo
             for (int r = 0; r < HC; r++) C[HC * r + k] *= inv;
         }
     }
+    for (int i = 0; i < HC * HC; i++) Cg[i] = C[i];
 }
+
 extern "C" void ds4cu_hc_mix(const float *mix, const float *scale, const float *base, int n, int HC, int iters,
                              float eps, float *pre, float *post, float *comb) {
-    if (n > 0) k_hc_mix<<<cdiv(n, 64), 64, 0, ds4cu_s>>>(mix, scale, base, n, HC, iters, eps, pre, post, comb);
+    if (n > 0 && HC == 4) k_hc_mix<4><<<cdiv(n, 64), 64, 0, ds4cu_s>>>(mix, scale, base, n, HC, iters, eps, pre, post, comb);
+    else if (n > 0 && HC <= 16) k_hc_mix<0><<<cdiv(n, 64), 64, 0, ds4cu_s>>>(mix, scale, base, n, HC, iters, eps, pre, post, comb);
     ds4cu_after("hc_mix");
 }
 

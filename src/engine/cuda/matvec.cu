@@ -118,11 +118,42 @@ static __global__ void k_mv_f16_fast(const uint8_t *W, size_t rb, int64_t in, in
     if (lane == 0) y[(int64_t)t * out + row] = s;
 }
 
+/* Few long rows (the HC projections: 24 rows of 16384): a block per row. */
+static __global__ void k_mv_f16_rowblock(const uint8_t *W, size_t rb, int64_t in, int64_t out, int64_t rpg, int64_t xw,
+                                         const float *x, int n, float *y) {
+    __shared__ float part[32];
+    const int64_t row = blockIdx.x;
+    const int t = blockIdx.y;
+    const float *xr = x + (int64_t)t * xw + (row / rpg) * in;
+    const uint16_t *w = (const uint16_t *)(W + (size_t)row * rb);
+    float s = 0.0f;
+    const uint4 *w4 = (const uint4 *)w;
+    for (int64_t k = threadIdx.x; k < in / 8; k += blockDim.x) {
+        const uint4 q = __ldg(w4 + k);
+        const uint32_t u[4] = {q.x, q.y, q.z, q.w};
+        for (int j = 0; j < 4; j++) {
+            s += d_f16((uint16_t)(u[j] & 0xffff)) * xr[8 * k + 2 * j];
+            s += d_f16((uint16_t)(u[j] >> 16)) * xr[8 * k + 2 * j + 1];
+        }
+    }
+    for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(FULL, s, o);
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x / 32] = s;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float r = 0.0f;
+        for (int i = 0; i < (int)(blockDim.x / 32); i++) r += part[i];
+        y[(int64_t)t * out + row] = r;
+    }
+}
+
 extern "C" void ds4cu_matvec_f16(const void *W, size_t row_bytes, int64_t in, int64_t out, int groups, const float *x,
                                  int n, float *y, int exact) {
     const int64_t rpg = out / groups, xw = in * groups;
     if (exact)
         k_mv_f16_exact<<<cdiv(out * n, 64), 64, 0, ds4cu_s>>>((const uint8_t *)W, row_bytes, in, out, rpg, xw, x, n, y);
+    else if (out < 264 && in >= 2048 && (in & 7) == 0 && ((uintptr_t)W & 15) == 0 && (row_bytes & 15) == 0)
+        k_mv_f16_rowblock<<<dim3((unsigned)out, n), 256, 0, ds4cu_s>>>((const uint8_t *)W, row_bytes, in, out, rpg, xw,
+                                                                        x, n, y);
     else
         k_mv_f16_fast<<<dim3(cdiv(out, 8), n), 256, 0, ds4cu_s>>>((const uint8_t *)W, row_bytes, in, out, rpg, xw, x,
                                                                    n, y);

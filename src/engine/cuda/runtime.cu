@@ -18,48 +18,63 @@ static int note(cudaError_t e) {
     return -1;
 }
 
-/* DS4_CUDA_PROFILE=1: every op is synchronized and its wall time (launch
- * included) added to a per-op table printed at exit: where decode time goes. */
+/* DS4_CUDA_PROFILE=1: an event is recorded after every op (no extra
+ * synchronization); at each ds4cu_sync the time between consecutive events is
+ * added to the op that ended at the later one, so the table printed at exit
+ * is GPU time per op (plus any idle gap before it, when the host is slower
+ * than the GPU). */
+#define PROF_EV 8192
 static struct { const char *op; long n; double s; } prof[64];
-static double prof_last;
-
-static double wall(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+static cudaEvent_t prof_ev[PROF_EV];
+static const char *prof_op[PROF_EV];
+static int prof_n, profile = -1;
 
 static void prof_print(void) {
     double tot = 0;
     for (int i = 0; i < 64 && prof[i].op; i++) tot += prof[i].s;
-    fprintf(stderr, "ds4 cuda profile (synchronized ops, wall time incl. launch):\n");
+    fprintf(stderr, "ds4 cuda profile (GPU time between consecutive ops, %.3f ms in all):\n", 1e3 * tot);
     for (int i = 0; i < 64 && prof[i].op; i++)
         fprintf(stderr, "  %-16s %9ld calls %10.3f ms %5.1f%% %8.2f us/call\n", prof[i].op, prof[i].n,
                 1e3 * prof[i].s, 100 * prof[i].s / (tot > 0 ? tot : 1), 1e6 * prof[i].s / prof[i].n);
 }
 
+static void prof_flush(void) {
+    if (prof_n > 1) {
+        cudaEventSynchronize(prof_ev[prof_n - 1]);
+        for (int k = 1; k < prof_n; k++) {
+            float ms = 0;
+            cudaEventElapsedTime(&ms, prof_ev[k - 1], prof_ev[k]);
+            int i = 0;
+            while (i < 63 && prof[i].op && strcmp(prof[i].op, prof_op[k])) i++;
+            prof[i].op = prof_op[k];
+            prof[i].n++;
+            prof[i].s += ms / 1e3;
+        }
+    }
+    prof_n = 0;
+}
+
 extern "C" void ds4cu_prof_reset(void) {
+    prof_n = 0;
     memset(prof, 0, sizeof prof);
-    prof_last = wall();
 }
 
 void ds4cu_after(const char *op) {
-    static int sync = -1, profile = 0;
+    static int sync = -1;
     if (sync < 0) {
         profile = getenv("DS4_CUDA_PROFILE") && atoi(getenv("DS4_CUDA_PROFILE")) > 0;
-        sync = profile || (getenv("DS4_CUDA_SYNC") && atoi(getenv("DS4_CUDA_SYNC")) > 0);
-        if (profile) { atexit(prof_print); prof_last = wall(); }
+        sync = getenv("DS4_CUDA_SYNC") && atoi(getenv("DS4_CUDA_SYNC")) > 0;
+        if (profile) {
+            for (int i = 0; i < PROF_EV; i++) cudaEventCreate(&prof_ev[i]);
+            atexit(prof_print);
+        }
     }
     cudaError_t e = cudaGetLastError();
     if (e == cudaSuccess && sync) e = cudaStreamSynchronize(ds4cu_s);
     if (profile) {
-        const double t = wall();
-        int i = 0;
-        while (i < 63 && prof[i].op && strcmp(prof[i].op, op)) i++;
-        prof[i].op = op;
-        prof[i].n++;
-        prof[i].s += t - prof_last;
-        prof_last = t;
+        if (prof_n == PROF_EV) prof_flush();
+        prof_op[prof_n] = op;
+        cudaEventRecord(prof_ev[prof_n++], ds4cu_s);
     }
     if (e != cudaSuccess && !pending) {
         snprintf(last_err, sizeof last_err, "%s: %s", op, cudaGetErrorString(e));
@@ -72,7 +87,6 @@ extern "C" int ds4cu_device_count(void) {
     if (cudaGetDeviceCount(&n) != cudaSuccess) { cudaGetLastError(); return 0; }
     return n;
 }
-
 extern "C" int ds4cu_init(void) {
     if (ds4cu_s) return 0;
     if (ds4cu_device_count() <= 0) { snprintf(last_err, sizeof last_err, "no CUDA device"); return -1; }
@@ -114,6 +128,7 @@ extern "C" int ds4cu_d2d(void *d, const void *s, size_t n) {
 }
 extern "C" int ds4cu_memset(void *d, int v, size_t n) { return n ? note(cudaMemsetAsync(d, v, n, ds4cu_s)) : 0; }
 extern "C" int ds4cu_sync(void) {
+    if (profile > 0) prof_flush();
     if (pending) { pending = 0; return -1; }
     if (note(cudaGetLastError())) return -1;
     return note(cudaStreamSynchronize(ds4cu_s));
