@@ -176,7 +176,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!cc) return MHD_NO;
         *con_cls = cc;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body_bytes) cc->too_big = 1;
+        if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body_bytes) {
+            /* Answer before reading the body; MHD then closes the connection. */
+            cc->too_big = 1;
+            return dispatch(s, c, url, method, cc);
+        }
         return MHD_YES;
     }
     if (*upload_size) {
