@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,6 +67,19 @@ static int take_lock(void) {
     int n = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
     if (ftruncate(fd, 0) == 0 && pwrite(fd, buf, (size_t)n, 0) < 0) { /* informational only */ }
     return fd;   /* kept open for the life of the process */
+}
+
+/* --warm-weights: fault in every page of the mapped GGUF now, so the first
+ * requests do not pay for page faults (a cold 87 GB mapping takes minutes). */
+static void warm_weights(const ds4_model *m) {
+    const gguf_file *f = ds4_model_gguf(m);
+    if (!f || !f->base || !f->size) return;
+    long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0) pg = 4096;
+    madvise((void *)((uintptr_t)f->base & ~(uintptr_t)(pg - 1)), (size_t)f->size, MADV_WILLNEED);
+    volatile uint8_t sink = 0;
+    for (uint64_t o = 0; o < f->size; o += (uint64_t)pg) sink ^= f->base[o];
+    (void)sink;
 }
 
 int main(int argc, char **argv) {
@@ -135,6 +149,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "ds4-server: --dir-steering-file: %s\n", err.msg);
         ds4s_http_stop(s);
         return 1;
+    }
+    if (s->cfg.warm_weights) {
+        logf_("warming weights (%.1f MiB)", (double)((const gguf_file *)ds4_model_gguf(s->model))->size / (1 << 20));
+        warm_weights(s->model);
     }
     s->vocab = ds4_vocab_from_gguf((const gguf_file *)ds4_model_gguf(s->model), &err);
     if (!s->vocab) {
