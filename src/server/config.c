@@ -51,7 +51,7 @@ static const flag flags[] = {
     {"--insecure-public", NULL, NULL, K_FLAG, OFF(insecure_public), 0, 0, NULL, NULL, "allow a non-loopback bind without --api-key"},
     {"--think", NULL, NULL, K_THINK, OFF(think_default), 0, 0, NULL, "MODE", "default thinking mode none|high|max (default high)"},
     {"--alias", NULL, NULL, K_STR, OFF(alias), 0, 0, NULL, "NAME", "extra model id listed and answered by /v1/models/{id}"},
-    {"--kv-disk-dir", NULL, NULL, K_STR, OFF(kv_disk_dir), 0, 0, NULL, "DIR", "disk KV cache directory (accepted; the disk cache is not implemented yet)"},
+    {"--kv-disk-dir", NULL, NULL, K_STR, OFF(kv_disk_dir), 0, 0, NULL, "DIR", "enable the disk KV checkpoint cache in DIR (created if needed)"},
     {"--kv-disk-space-mb", NULL, NULL, K_INT1, OFF(kv_disk_space_mb), 0, 0, NULL, "N", "disk KV cache budget in MiB (default 4096)"},
     {"--kv-cache-min-tokens", NULL, NULL, K_INT1, OFF(kv_min_tokens), 0, 0, NULL, "N", "never save/load checkpoints shorter than N (default 512)"},
     {"--kv-cache-cold-max-tokens", NULL, NULL, K_INT0, OFF(kv_cold_max_tokens), 0, 0, NULL, "N", "cold checkpoint max length, 0 = off (default 30000)"},

@@ -1,9 +1,10 @@
 /* config.h - ds4-server command-line configuration (spec/server.md §2).
  *
  * One struct holds every flag the server accepts, so parsing can be unit
- * tested without starting anything. Flags that belong to later issues (disk KV
- * cache, MTP) are accepted and stored so the handbook's command lines run
- * verbatim; the server says at startup which ones it does not act on yet. */
+ * tested without starting anything. Flags for features not built yet (MTP
+ * speculative decoding, the Metal tensor policy, the steering policy) are
+ * accepted and stored so the handbook's command lines run verbatim; the
+ * server says at startup which ones it does not act on. */
 #ifndef DS4_SERVER_CONFIG_H
 #define DS4_SERVER_CONFIG_H
 
@@ -35,7 +36,7 @@ typedef struct ds4s_config {
     int port;                   /* --port, default 8000 */
     int cors;                   /* --cors */
     const char *trace;          /* --trace FILE */
-    const char *kv_disk_dir;    /* --kv-disk-dir (disk cache: later issue) */
+    const char *kv_disk_dir;    /* --kv-disk-dir: disk KV cache (server/kvcache.c) */
     int kv_disk_space_mb;       /* --kv-disk-space-mb, default 4096 */
     int kv_min_tokens;          /* --kv-cache-min-tokens, 512 */
     int kv_cold_max_tokens;     /* --kv-cache-cold-max-tokens, 30000 */
