@@ -107,6 +107,16 @@ static __global__ void k_compressor(float *SV, float *SK, const float *v, const 
                         indexer, rows + (int64_t)(n_rows0 + emitted) * w, P, part);
         emitted += emit;
     }
+    /* Unseen slots of the current window back to (0, -1e30) (forward.c's
+     * canonical_frontiers on the CPU): the state then does not depend on how
+     * tokens were batched. Those slots are always rewritten before they are
+     * read, so doing it after every batch equals doing it once at the end. */
+    const int64_t na = pos0 + n;
+    const int s = (int)(na % r), first = r == 4 ? 4 + s : s, nrows = r == 4 ? 8 : r;
+    for (int i = first * Wc + threadIdx.x; i < nrows * Wc; i += blockDim.x) {
+        SV[i] = 0.0f;
+        SK[i] = -1e30f;
+    }
 }
 
 extern "C" void ds4cu_compressor(float *SV, float *SK, const float *v, const float *g, const uint16_t *ape, int r,
@@ -216,23 +226,26 @@ static __global__ void k_kvh(const float *kv, float *kvh, size_t n) {
     if (i < n) kvh[i] = d_f16r(kv[i]);
 }
 
+/* HPB heads per block share every row load (the rows are the same for all
+ * heads of a token); each head keeps its own chains in the CPU's order. */
+template <int HPB>
 static __global__ void k_attention(const float *q, float *o, const float *raw, int raw_cap, const float *kvh,
                                    int64_t pos0, int swa, const float *comp, int n_comp0, int ratio, const int32_t *sel,
                                    int top_k, const float *sinks, int H, int D, float scale) {
     extern __shared__ float sm[];
-    __shared__ float red[32];
-    __shared__ float inv_s;
-    const int h = blockIdx.x, t = blockIdx.y;
+    __shared__ float red[HPB][32];
+    __shared__ float inv_s[HPB];
+    const int h0 = blockIdx.x * HPB, t = blockIdx.y;
     const int64_t p = pos0 + t;
     const int n_raw = (int)(p + 1 < swa ? p + 1 : swa);
     int n_sel = 0;
     if (ratio) n_sel = n_comp0 + (int)((p + 1) / ratio - pos0 / ratio);
     const int32_t *sl = NULL;
     if (sel && n_sel > top_k) { sl = sel + (int64_t)t * top_k; n_sel = top_k; }
-    const int nvis = n_raw + n_sel;
-    float *qs = sm, *sc = sm + D;
-    const float **rows = (const float **)(sc + ((nvis + 1) & ~1));
-    for (int i = threadIdx.x; i < D; i += blockDim.x) qs[i] = q[((int64_t)t * H + h) * D + i];
+    const int nvis = n_raw + n_sel, nvp = (nvis + 1) & ~1;
+    float *qs = sm, *sc = sm + HPB * D;
+    const float **rows = (const float **)(sc + HPB * nvp);
+    for (int i = threadIdx.x; i < HPB * D; i += blockDim.x) qs[i] = q[((int64_t)t * H + h0) * D + i];
     for (int j = threadIdx.x; j < nvis; j += blockDim.x) {
         if (j < n_raw) {
             const int64_t pos = p - n_raw + 1 + j;
@@ -243,51 +256,68 @@ static __global__ void k_attention(const float *q, float *o, const float *raw, i
         }
     }
     __syncthreads();
-    const float sink = sinks[h];
-    float mx = sink;
+    float mx[HPB];
+    for (int hh = 0; hh < HPB; hh++) mx[hh] = sinks[h0 + hh];
     for (int j = threadIdx.x; j < nvis; j += blockDim.x) {
         const float4 *k4 = (const float4 *)rows[j];
-        float d = 0.0f;
+        float d[HPB];
+        for (int hh = 0; hh < HPB; hh++) d[hh] = 0.0f;
         for (int i = 0; i < D / 4; i++) {
             const float4 k = k4[i];
-            d += qs[4 * i] * k.x;
-            d += qs[4 * i + 1] * k.y;
-            d += qs[4 * i + 2] * k.z;
-            d += qs[4 * i + 3] * k.w;
+            for (int hh = 0; hh < HPB; hh++) {
+                const float *qh = qs + hh * D + 4 * i;
+                d[hh] += qh[0] * k.x;
+                d[hh] += qh[1] * k.y;
+                d[hh] += qh[2] * k.z;
+                d[hh] += qh[3] * k.w;
+            }
         }
-        sc[j] = d * scale;
-        mx = fmaxf(mx, sc[j]);
+        for (int hh = 0; hh < HPB; hh++) {
+            sc[hh * nvp + j] = d[hh] * scale;
+            mx[hh] = fmaxf(mx[hh], sc[hh * nvp + j]);
+        }
     }
-    for (int off = 16; off; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x / 32] = mx;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        float v = (int)threadIdx.x < (int)(blockDim.x / 32) ? red[threadIdx.x] : sink;
+    const int nw = blockDim.x / 32;
+    for (int hh = 0; hh < HPB; hh++) {
+        float v = mx[hh];
         for (int off = 16; off; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
-        if (threadIdx.x == 0) red[0] = v;
+        if ((threadIdx.x & 31) == 0) red[hh][threadIdx.x / 32] = v;
     }
     __syncthreads();
-    const float M = red[0];
-    for (int j = threadIdx.x; j < nvis; j += blockDim.x) sc[j] = d_expf(sc[j] - M);
+    if (threadIdx.x < 32)
+        for (int hh = 0; hh < HPB; hh++) {
+            float v = (int)threadIdx.x < nw ? red[hh][threadIdx.x] : sinks[h0 + hh];
+            for (int off = 16; off; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
+            if (threadIdx.x == 0) red[hh][0] = v;
+        }
     __syncthreads();
-    if (threadIdx.x == 0) {
-        float den = d_expf(sink - M);
-        for (int j = 0; j < nvis; j++) den += sc[j];
-        inv_s = 1.0f / den;
+    for (int i = threadIdx.x; i < HPB * nvis; i += blockDim.x) {
+        const int hh = i / nvis, j = i % nvis;
+        sc[hh * nvp + j] = d_expf(sc[hh * nvp + j] - red[hh][0]);
     }
     __syncthreads();
-    const float inv = inv_s;
-    float *ot = o + ((int64_t)t * H + h) * D;
+    if (threadIdx.x < HPB) {
+        const int hh = threadIdx.x;
+        float den = d_expf(sinks[h0 + hh] - red[hh][0]);
+        for (int j = 0; j < nvis; j++) den += sc[hh * nvp + j];
+        inv_s[hh] = 1.0f / den;
+    }
+    __syncthreads();
     for (int i = threadIdx.x; i < D; i += blockDim.x) {
-        float acc = 0.0f;
+        float acc[HPB];
+        for (int hh = 0; hh < HPB; hh++) acc[hh] = 0.0f;
         int j = 0;
         for (; j + 8 <= nvis; j += 8) { /* eight loads in flight, adds still in row order */
             float v[8];
             for (int u = 0; u < 8; u++) v[u] = rows[j + u][i];
-            for (int u = 0; u < 8; u++) acc += sc[j + u] * v[u];
+            for (int u = 0; u < 8; u++)
+                for (int hh = 0; hh < HPB; hh++) acc[hh] += sc[hh * nvp + j + u] * v[u];
         }
-        for (; j < nvis; j++) acc += sc[j] * rows[j][i];
-        ot[i] = acc * inv;
+        for (; j < nvis; j++) {
+            const float v = rows[j][i];
+            for (int hh = 0; hh < HPB; hh++) acc[hh] += sc[hh * nvp + j] * v;
+        }
+        for (int hh = 0; hh < HPB; hh++) o[((int64_t)t * H + h0 + hh) * D + i] = acc[hh] * inv_s[hh];
     }
 }
 
@@ -307,12 +337,18 @@ extern "C" void ds4cu_attention(const float *q, float *o, const float *kv, float
     k_kvh<<<cdiv((int64_t)nk, 256), 256, 0, ds4cu_s>>>(kv, kvh, nk);
     int max_comp = ratio ? n_comp0 + (int)((pos0 + n) / ratio - pos0 / ratio) : 0;
     if (sel && max_comp > top_k) max_comp = top_k;
-    const int nvis = swa + max_comp;
-    const size_t smem = sizeof(float) * (size_t)(D + ((nvis + 1) & ~1)) + sizeof(float *) * (size_t)nvis;
-    if (smem > 48 * 1024) cudaFuncSetAttribute(k_attention, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    const int nvis = swa + max_comp, hpb = H % 4 == 0 ? 4 : 1;
+    const size_t smem = sizeof(float) * (size_t)hpb * (D + ((nvis + 1) & ~1)) + sizeof(float *) * (size_t)nvis;
     const int threads = D >= 512 ? 512 : 256;
-    k_attention<<<dim3(H, n), threads, smem, ds4cu_s>>>(q, o, raw, raw_cap, kvh, pos0, swa, comp, n_comp0, ratio, sel,
-                                                      top_k, sinks, H, D, scale);
+    if (hpb == 4) {
+        if (smem > 48 * 1024) cudaFuncSetAttribute(k_attention<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        k_attention<4><<<dim3(H / 4, n), threads, smem, ds4cu_s>>>(q, o, raw, raw_cap, kvh, pos0, swa, comp, n_comp0,
+                                                                  ratio, sel, top_k, sinks, H, D, scale);
+    } else {
+        if (smem > 48 * 1024) cudaFuncSetAttribute(k_attention<1>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        k_attention<1><<<dim3(H, n), threads, smem, ds4cu_s>>>(q, o, raw, raw_cap, kvh, pos0, swa, comp, n_comp0, ratio,
+                                                              sel, top_k, sinks, H, D, scale);
+    }
     k_raw_store<<<cdiv((int64_t)(n < raw_cap ? n : raw_cap) * D, 256), 256, 0, ds4cu_s>>>(raw, raw_cap, kvh, pos0, n, D);
     ds4cu_after("attention");
 }

@@ -194,6 +194,73 @@ static __global__ void k_hc_mix(const float *mixv, const float *scale, const flo
     for (int i = 0; i < HC * HC; i++) Cg[i] = C[i];
 }
 
+/* hc_pre's scalar part and the weighted stream sum in one launch: a block per
+ * token, its thread 0 runs k_hc_mix's code for that token, then the block
+ * sums the streams (h in order). */
+template <int HCT>
+static __global__ void k_hc_pre(const float *mixv, const float *scale, const float *base, const float *X, int HCr,
+                                int E, int iters, float eps, float *pre_o, float *post_o, float *comb_o, float *a) {
+    __shared__ float pre_s[16];
+    const int HC = HCT ? HCT : HCr;
+    const int t = blockIdx.x;
+    if (threadIdx.x == 0) {
+        const int M = 2 * HC + HC * HC;
+        const float *mix = mixv + (int64_t)t * M;
+        float *pre = pre_o + (int64_t)t * HC, *post = post_o + (int64_t)t * HC, *Cg = comb_o + (int64_t)t * HC * HC;
+        float C[HCT ? HCT * HCT : 256];
+#pragma unroll
+        for (int i = 0; i < HC; i++) {
+            pre[i] = 1.0f / (1.0f + d_expf(-(mix[i] * scale[0] + base[i]))) + eps;
+            pre_s[i] = pre[i];
+            post[i] = 2.0f / (1.0f + d_expf(-(mix[HC + i] * scale[1] + base[HC + i])));
+        }
+        for (int r = 0; r < HC; r++) {
+            float z[16], mx = -INFINITY, sum = 0.0f;
+#pragma unroll
+            for (int k = 0; k < HC; k++) {
+                z[k] = mix[2 * HC + HC * r + k] * scale[2] + base[2 * HC + HC * r + k];
+                if (z[k] > mx) mx = z[k];
+            }
+#pragma unroll
+            for (int k = 0; k < HC; k++) { z[k] = d_expf(z[k] - mx); sum += z[k]; }
+            const float inv = 1.0f / sum;
+            for (int k = 0; k < HC; k++) C[HC * r + k] = z[k] * inv + eps;
+        }
+        for (int it = 0; it < iters; it++) {
+            if (it > 0)
+                for (int r = 0; r < HC; r++) {
+                    float sum = 0.0f;
+                    for (int k = 0; k < HC; k++) sum += C[HC * r + k];
+                    const float inv = 1.0f / (sum + eps);
+                    for (int k = 0; k < HC; k++) C[HC * r + k] *= inv;
+                }
+            for (int k = 0; k < HC; k++) {
+                float sum = 0.0f;
+                for (int r = 0; r < HC; r++) sum += C[HC * r + k];
+                const float inv = 1.0f / (sum + eps);
+                for (int r = 0; r < HC; r++) C[HC * r + k] *= inv;
+            }
+        }
+        for (int i = 0; i < HC * HC; i++) Cg[i] = C[i];
+    }
+    __syncthreads();
+    const float *x = X + (int64_t)t * HC * E;
+    for (int d = threadIdx.x; d < E; d += blockDim.x) {
+        float acc = 0.0f;
+        for (int h = 0; h < HC; h++) acc += x[(int64_t)h * E + d] * pre_s[h];
+        a[(int64_t)t * E + d] = acc;
+    }
+}
+
+extern "C" void ds4cu_hc_pre(const float *mix, const float *scale, const float *base, const float *X, int n, int HC,
+                             int E, int iters, float eps, float *pre, float *post, float *comb, float *a) {
+    if (n > 0 && HC == 4)
+        k_hc_pre<4><<<n, 256, 0, ds4cu_s>>>(mix, scale, base, X, HC, E, iters, eps, pre, post, comb, a);
+    else if (n > 0 && HC <= 16)
+        k_hc_pre<0><<<n, 256, 0, ds4cu_s>>>(mix, scale, base, X, HC, E, iters, eps, pre, post, comb, a);
+    ds4cu_after("hc_pre");
+}
+
 extern "C" void ds4cu_hc_mix(const float *mix, const float *scale, const float *base, int n, int HC, int iters,
                              float eps, float *pre, float *post, float *comb) {
     if (n > 0 && HC == 4) k_hc_mix<4><<<cdiv(n, 64), 64, 0, ds4cu_s>>>(mix, scale, base, n, HC, iters, eps, pre, post, comb);
@@ -274,16 +341,16 @@ extern "C" void ds4cu_swiglu(float *g, const float *u, const float *w, int rows,
     ds4cu_after("swiglu");
 }
 
-static __global__ void k_moe_sum(const float *dout, int n, int K, int E, float *moe) {
+static __global__ void k_moe_sum(const float *dout, int n, int K, int E, const float *add, float *out) {
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (int64_t)n * E) return;
     const int64_t t = i / E, d = i % E;
     float acc = 0.0f;
     for (int k = 0; k < K; k++) acc += dout[(t * K + k) * E + d];
-    moe[i] = acc;
+    out[i] = add ? acc + add[i] : acc;
 }
-extern "C" void ds4cu_moe_sum(const float *dout, int n, int K, int E, float *moe) {
-    if (n > 0) k_moe_sum<<<cdiv((int64_t)n * E, 256), 256, 0, ds4cu_s>>>(dout, n, K, E, moe);
+extern "C" void ds4cu_moe_sum(const float *dout, int n, int K, int E, const float *add, float *out) {
+    if (n > 0) k_moe_sum<<<cdiv((int64_t)n * E, 256), 256, 0, ds4cu_s>>>(dout, n, K, E, add, out);
     ds4cu_after("moe_sum");
 }
 

@@ -102,9 +102,8 @@ static void hc_pre(const ds4_model *m, cu_scratch *sc, const ds4_wt *fn, const d
     const int HC = (int)c->n_hc, E = (int)c->n_embd;
     ds4cu_rmsnorm(sc->X, NULL, sc->u, n, HC * E, c->rms_eps);
     mm(m, sc, fn, sc->u, n, 1, sc->mix);
-    ds4cu_hc_mix(sc->mix, cu_w(m, scale), cu_w(m, base), n, HC, (int)c->sinkhorn_iter, c->hc_eps, sc->pre, sc->post,
-                 sc->comb);
-    ds4cu_hc_reduce(sc->X, sc->pre, n, HC, E, sc->a);
+    ds4cu_hc_pre(sc->mix, cu_w(m, scale), cu_w(m, base), sc->X, n, HC, E, (int)c->sinkhorn_iter, c->hc_eps, sc->pre,
+                 sc->post, sc->comb, sc->a);
 }
 
 static void hc_post(const ds4_config *c, cu_scratch *sc, int n) {
@@ -130,11 +129,17 @@ static void attention_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n,
     const float *tab = cs->rope[r ? 1 : 0];
 
     ds4cu_rmsnorm(sc->a, cu_w(m, &L->attn_norm), sc->xn, n, E, c->rms_eps);
-    mm(m, sc, &L->q_a, sc->xn, n, 1, sc->qa);
+    if (L->q_a.type == DS4_TYPE_Q8_0 && L->kv.type == DS4_TYPE_Q8_0) { /* one quantization of xn for both */
+        ds4cu_quant_q8_0(sc->xn, sc->xq, n, E);
+        ds4cu_matvec_q8_0(cu_w(m, &L->q_a), L->q_a.row_bytes, E, (int64_t)L->q_a.ne[1], 1, sc->xq, n, sc->qa);
+        ds4cu_matvec_q8_0(cu_w(m, &L->kv), L->kv.row_bytes, E, (int64_t)L->kv.ne[1], 1, sc->xq, n, sc->kvr);
+    } else {
+        mm(m, sc, &L->q_a, sc->xn, n, 1, sc->qa);
+        mm(m, sc, &L->kv, sc->xn, n, 1, sc->kvr);
+    }
     ds4cu_rmsnorm(sc->qa, cu_w(m, &L->q_a_norm), sc->qr, n, (int)c->q_lora, c->rms_eps);
     mm(m, sc, &L->q_b, sc->qr, n, 1, sc->q);
     ds4cu_rmsnorm(sc->q, NULL, sc->q, n * H, D, c->rms_eps);
-    mm(m, sc, &L->kv, sc->xn, n, 1, sc->kvr);
     ds4cu_rmsnorm(sc->kvr, cu_w(m, &L->kv_norm), sc->kvv, n, D, c->rms_eps);
     ds4cu_rope(sc->q, n, H, D, nr, tab, pos0, 0);
     ds4cu_rope(sc->kvv, n, 1, D, nr, tab, pos0, 0);
@@ -204,19 +209,22 @@ static void ffn_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n) {
                          sc->xqK, sc->g);
     ds4cu_matvec_experts(L->up_exps.type, cu_w(m, &L->up_exps), L->up_exps.row_bytes, E, F, sc->sel, pairs, K,
                          sc->xqK, sc->up);
-    ds4cu_swiglu(sc->g, sc->up, sc->w, pairs, F, clampv);
-    ds4cu_quant_q8_K(sc->g, sc->mqK, pairs, F);
+    ds4cu_swiglu_q8_K(sc->g, sc->up, sc->w, sc->mqK, pairs, F, clampv);
     ds4cu_matvec_experts(L->down_exps.type, cu_w(m, &L->down_exps), L->down_exps.row_bytes, F, E, sc->sel, pairs, 1,
                          sc->mqK, sc->dout);
-    ds4cu_moe_sum(sc->dout, n, K, E, sc->moe);
 
     /* shared expert: one Q8_0 quantization of xf serves gate and up */
     ds4cu_quant_q8_0(xf, sc->xq, n, E);
     ds4cu_matvec_q8_0(cu_w(m, &L->gate_sh), L->gate_sh.row_bytes, E, F, 1, sc->xq, n, sc->shg);
     ds4cu_matvec_q8_0(cu_w(m, &L->up_sh), L->up_sh.row_bytes, E, F, 1, sc->xq, n, sc->shu);
-    ds4cu_swiglu(sc->shg, sc->shu, NULL, n, F, clampv);
-    mm(m, sc, &L->down_sh, sc->shg, n, 1, sc->fo);
-    ds4cu_add(sc->fo, sc->moe, sc->fo, (size_t)n * E);
+    if (L->down_sh.type == DS4_TYPE_Q8_0) {
+        ds4cu_swiglu_q8_0(sc->shg, sc->shu, sc->xq, n, F, clampv);
+        ds4cu_matvec_q8_0(cu_w(m, &L->down_sh), L->down_sh.row_bytes, F, E, 1, sc->xq, n, sc->fo);
+    } else {
+        ds4cu_swiglu(sc->shg, sc->shu, NULL, n, F, clampv);
+        mm(m, sc, &L->down_sh, sc->shg, n, 1, sc->fo);
+    }
+    ds4cu_moe_sum(sc->dout, n, K, E, sc->fo, sc->fo); /* moe + shared, as the CPU adds them */
 }
 
 /* §4.8 for rows [t0, t0+rows) of the batch; logits land in sc->logits. */
@@ -230,18 +238,6 @@ static void output_head(const ds4_model *m, cu_scratch *sc, int t0, int rows) {
     ds4cu_hc_reduce(X, sc->ow, rows, HC, E, sc->y);
     ds4cu_rmsnorm(sc->y, cu_w(m, &m->w.out_norm), sc->yn, rows, E, c->rms_eps);
     mm(m, sc, &m->w.output, sc->yn, rows, 1, sc->logits);
-}
-
-static void canonical_frontiers(ds4_session *ss, int n_after) {
-    const ds4_config *c = &ss->m->cfg;
-    for (uint32_t il = 0; il < c->n_layer; il++) {
-        const uint32_t r = c->compress_ratio[il];
-        if (!r) continue;
-        cu_layer *kv = &cu_s(ss)->kv[il];
-        const uint32_t s = (uint32_t)(n_after % (int)r), first = r == 4 ? 4 + s : s, rows = r == 4 ? 8 : r;
-        ds4cu_frontier_reset(kv->cmp_sv, kv->cmp_sk, (int)first, (int)rows, (int)(ds4_cmp_lanes(r) * c->head_dim));
-        if (r == 4) ds4cu_frontier_reset(kv->icmp_sv, kv->icmp_sk, (int)first, 8, (int)(2 * c->idx_head_dim));
-    }
 }
 
 static int upload_steer(ds4_model *m) {
@@ -309,7 +305,6 @@ int ds4_cuda_forward(ds4_session *ss, const int32_t *tokens, int n, float *logit
             return ds4_errf(err, "--backend cuda: forward pass at position %d: %s", ss->n + done, ds4cu_error());
         done += len;
     }
-    canonical_frontiers(ss, ss->n + n);
     if (ds4cu_sync()) return ds4_errf(err, "--backend cuda: %s", ds4cu_error());
     return 0;
 }

@@ -179,8 +179,10 @@ extern "C" void ds4cu_matvec_f32(const void *W, size_t row_bytes, int64_t in, in
 }
 
 /* ---------------- routed experts: IQ2_XXS, Q2_K, Q4_K × Q8_K ---------------- */
-__constant__ uint64_t c_iq2_grid[256];
-__constant__ uint8_t c_iq2_signs[128];
+/* Global, not __constant__: every block copies them to shared memory with
+ * one coalesced read (constant memory would serialize 256 distinct addresses). */
+__device__ uint64_t c_iq2_grid[256];
+__device__ uint8_t c_iq2_signs[128];
 static int tables_ready;
 
 static void tables_init(void) {

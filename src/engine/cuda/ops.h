@@ -50,6 +50,11 @@ void ds4cu_graph_free(void *g);
 /* ---- activation quantization (quant.cu): ds4_quantize_act_q8_0 / ds4_quantize_q8_K per row ---- */
 void ds4cu_quant_q8_0(const float *x, void *xq, int rows, int64_t width);
 void ds4cu_quant_q8_K(const float *x, void *xq, int rows, int64_t width);
+/* Fused SwiGLU + quantization (the CPU's two steps, same values):
+ * shared expert: q8_0 of silu(min(g,c))·clamp(u,±c); routed: q8_K of
+ * silu(min(g,c))·clamp(u,±c)·w[row]. */
+void ds4cu_swiglu_q8_0(const float *g, const float *u, void *xq, int rows, int64_t width, float clamp);
+void ds4cu_swiglu_q8_K(const float *g, const float *u, const float *w, void *xq, int rows, int64_t width, float clamp);
 
 /* ---- mat-vec products (matvec.cu) ----
  * y[t][r] = W_r · x_t for t < n, r < out; groups as ds4_cpu_matmul (part g of
@@ -83,6 +88,9 @@ void ds4cu_embed(const uint16_t *emb, const int32_t *tokens, int n, int E, int H
 /* hc_pre's scalar part per token: pre, post, Sinkhorn comb (forward.c order). */
 void ds4cu_hc_mix(const float *mix, const float *scale, const float *base, int n, int HC, int iters, float eps,
                   float *pre, float *post, float *comb);
+/* Both of the above in one launch (a block per token). */
+void ds4cu_hc_pre(const float *mix, const float *scale, const float *base, const float *X, int n, int HC, int E,
+                  int iters, float eps, float *pre, float *post, float *comb, float *a);
 /* a[t][d] = Σ_h X[t][h][d]·pre[t][h], h in order. */
 void ds4cu_hc_reduce(const float *X, const float *pre, int n, int HC, int E, float *a);
 /* Y[t][i][d] = post[i]·F[d] + Σ_j C[j·HC+i]·X[j][d]. */
@@ -92,8 +100,9 @@ void ds4cu_out_weights(const float *hh, const float *scale, const float *base, i
 void ds4cu_steer(float *y, const float *v, int n, int E, float scale);
 /* g = silu(min(g,c))·clamp(u,±c) [·w[row / 1]] over rows × F. w may be NULL. */
 void ds4cu_swiglu(float *g, const float *u, const float *w, int rows, int F, float clamp);
-/* moe[t][d] = Σ_k dout[t·K+k][d], k in order. */
-void ds4cu_moe_sum(const float *dout, int n, int K, int E, float *moe);
+/* moe[t][d] = Σ_k dout[t·K+k][d], k in order; then moe[t][d] + add[t][d]
+ * when add is given (the shared expert), written to out. */
+void ds4cu_moe_sum(const float *dout, int n, int K, int E, const float *add, float *out);
 /* ds4_route per token (bias / tid2eid may be NULL). */
 /* e = expf(x), l = log1pf(x) with the device's glibc twins (tests). */
 void ds4cu_libm(const float *x, float *e, float *l, int n);
