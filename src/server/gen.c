@@ -374,6 +374,7 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
             break;
         }
         if (ds4_session_n_tokens(s->session) >= s->cfg.ctx) { g.finish = DS4S_FIN_LENGTH; break; }
+        if (!ds4_stream_tool_started(ps)) ds4s_kvcache_decode_point(s);   /* continued checkpoint (§13.2) */
         if (g.stream && ops->keepalive && now_s() - g.last_emit >= 2 * s->cfg.ping_interval_s) ops->keepalive(&g);
         const float *logits = ds4_session_logits(s->session);
         if (!logits) { g.finish = DS4S_FIN_ERROR; g.error_msg = "no logits"; break; }

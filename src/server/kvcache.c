@@ -10,9 +10,8 @@
  *                 last <｜User｜> before the first <｜Assistant｜>: shared
  *                 system prompt + tools), else at the aligned stable length,
  *                 else the whole prompt; prefill stops there, saves, goes on;
- *   continued (2) at every multiple of the continued step during prefill
- *                 (decode-time continued saves are not done: see the report
- *                 in docs; prefill is where long prompts come from);
+ *   continued (2) at every multiple of the continued step, during prefill
+ *                 and before decode steps outside tool calls;
  *   shutdown (4)  the live session at clean shutdown.
  * Keys: the cache text is the decoded bytes of the tokens, or, when the
  * visible-transcript binding holds at the live frontier, that transcript (so
@@ -437,6 +436,14 @@ int ds4s_kvcache_sync(ds4s_server *s, const int32_t *tokens, int n, int *reused,
         pos = stop;
         if (stop >= n) return 0;
     }
+}
+
+void ds4s_kvcache_decode_point(ds4s_server *s) {
+    if (!K.st) return;
+    const int step = step_len(&s->cfg), n = ds4_session_n_tokens(s->session);
+    if (step <= 0 || n <= 0 || n % step || n < s->cfg.kv_min_tokens || n <= K.last_continued) return;
+    save_prefix(s, DS4KV_REASON_CONTINUED);
+    K.last_continued = n;
 }
 
 /* ---- metrics ---- */

@@ -44,6 +44,11 @@ void ds4s_kvcache_prepare(ds4s_server *s, ds4s_job *j, ds4_tokens *eff);
 int ds4s_kvcache_sync(ds4s_server *s, const int32_t *tokens, int n, int *reused, ds4_progress_fn progress, void *ud,
                       ds4_err *err);
 
+/* Decode loop, before each step while no tool call has started: a
+ * continued checkpoint when the live position is a multiple of the continued
+ * step (§13.2; fragile tool frontiers are never persisted mid-call). */
+void ds4s_kvcache_decode_point(ds4s_server *s);
+
 /* Prometheus text for the ds4_kvdisk_* counters (nothing when disabled). */
 void ds4s_kvcache_metrics(FILE *f);
 /* The same appended to a malloc'd text (frees it; returns the new one). */

@@ -66,3 +66,22 @@ rc=$(num cached_tokens "$BODY_OUT")
 (( rc > 0 && rc % 64 == 0 && rc >= pl - 64 - 8 )) || fail "shared-start prompt cached $rc, expected the last continued frontier below $pl"
 stop_kv_server
 echo "continued: $n_cont checkpoints over $pl tokens; a diverging prompt restored $rc"
+
+# Continued checkpoints during decode: a short prompt and a long greedy
+# answer (no script entry matches) cross the 64-token frontiers while
+# generating; the generation itself is unchanged by the saves.
+start_kv_server "${KV_FLAGS[@]}" --kv-disk-dir "$TMP/kv3" --kv-cache-continued-interval-tokens 64 --kv-cache-cold-max-tokens 0
+http POST /v1/chat/completions '{"messages":[{"role":"user","content":"tell a long story"}],"thinking":false,"temperature":0,"max_tokens":150,"logprobs":true}'
+[[ $STATUS == 200 ]] || fail "long answer: $STATUS"
+ans=$BODY_OUT
+total=$(( $(num prompt_tokens "$ans") + $(num completion_tokens "$ans") ))
+n_dec=$(grep -c 'saved continued checkpoint' "$TMP/server.log")
+(( total >= 64 )) || fail "the greedy answer stopped after $total tokens: cannot cross a frontier"
+(( n_dec == total / 64 )) || fail "$n_dec continued checkpoints during a $total-token run, expected $((total / 64))"
+stop_kv_server
+start_kv_server "${KV_FLAGS[@]}"
+http POST /v1/chat/completions '{"messages":[{"role":"user","content":"tell a long story"}],"thinking":false,"temperature":0,"max_tokens":150,"logprobs":true}'
+python3 -c 'import json,sys; a,b=json.loads(sys.argv[1]),json.loads(sys.argv[2]); sys.exit(a["choices"][0]!=b["choices"][0])' "$ans" "$BODY_OUT" \
+    || fail "decode with continued saves differs from decode without"
+stop_kv_server
+echo "decode: $n_dec continued checkpoints over $total tokens, output unchanged"
