@@ -122,6 +122,8 @@ typedef struct ds4kv_query {
     uint32_t min_tokens;
     uint32_t max_tokens;
     uint32_t ctx;
+    int quiet;          /* 1: finding nothing is not counted as a miss (the
+                           caller only asked whether disk beats a live match) */
 } ds4kv_query;
 
 /* 1 = found (*out filled), 0 = nothing (counted as a miss). */

@@ -514,7 +514,7 @@ int ds4kv_lookup(ds4kv_store *st, const ds4kv_query *q, ds4kv_entry *out) {
     }
     if (best && out) *out = best->e;
     pthread_mutex_unlock(&st->mu);
-    if (!best) ADD(misses, 1);
+    if (!best && !q->quiet) ADD(misses, 1);
     return best != NULL;
 }
 

@@ -341,7 +341,8 @@ void ds4s_kvcache_prepare(ds4s_server *s, ds4s_job *j, ds4_tokens *eff) {
     /* §12.2 step 9: a stored prefix longer than the live reuse. */
     int min = s->cfg.kv_min_tokens > reuse + 1 ? s->cfg.kv_min_tokens : reuse + 1;
     ds4kv_query q = {.tokens = j->toks.ids, .n_tokens = j->toks.n, .text = j->prompt, .text_len = j->prompt_len,
-                     .min_tokens = (uint32_t)(min > 0 ? min : 1), .max_tokens = (uint32_t)(s->cfg.ctx - 1)};
+                     .min_tokens = (uint32_t)(min > 0 ? min : 1), .max_tokens = (uint32_t)(s->cfg.ctx - 1),
+                     .quiet = live > 0 && reuse == live};
     ds4kv_entry hit;
     int restored = 0;
     /* A file that fails its checks is removed by the store, so the next

@@ -48,5 +48,11 @@ expect 200 '"content":"Second answer, also scripted."' "turn 3"
 r4=$(num cached_tokens "$BODY_OUT")
 (( r4 == p2 + c2 )) || fail "turn 3 cached $r4, expected turn 2's prompt + answer $p2 + $c2 = $((p2 + c2))"
 same_answer "$BODY_OUT" "$REF3" "turn 3 from the evict checkpoint"
+# A live continuation: served from memory, not a disk miss.
+misses=$(metric ds4_kvdisk_misses_total)
+chat "${TURN3_MSGS%]}"',{"role":"assistant","content":"Second answer, also scripted."},{"role":"user","content":"KVTURN2 live"}]'
+expect 200 '"content":"Second answer, also scripted."' "turn 4 (live)"
+(( $(num cached_tokens "$BODY_OUT") > r4 )) || fail "turn 4 did not continue the live session: $BODY_OUT"
+[[ $(metric ds4_kvdisk_misses_total) == "$misses" ]] || fail "a live continuation was counted as a disk miss"
 stop_kv_server
 echo "anchor restore $r3 tokens; evict checkpoint restore $r4 tokens; all answers exact"

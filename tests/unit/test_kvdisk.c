@@ -172,6 +172,10 @@ TEST(round_trip) {
     CHECK_EQ_INT(ds4kv_lookup(st, &q2, NULL), 0);
     ds4kv_get_stats(st, &s);
     CHECK_EQ_INT(s.misses, 1);
+    q2.quiet = 1;
+    CHECK_EQ_INT(ds4kv_lookup(st, &q2, NULL), 0);
+    ds4kv_get_stats(st, &s);
+    CHECK_EQ_INT(s.misses, 1);
     free(p);
     free(tm);
     ds4kv_close(st);
