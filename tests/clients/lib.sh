@@ -45,7 +45,8 @@ skip() { echo "SKIP $NAME: $*"; exit 77; }
 fail() {
     echo "FAIL $NAME: $*"
     [[ -f $T/server.log ]] && { echo "---- server log"; tail -n 30 "$T/server.log"; }
-    [[ -f $T/client.out ]] && { echo "---- client output"; tail -n 40 "$T/client.out"; }
+    [[ -f $T/client.out ]] && { echo "---- client stdout"; tail -n 40 "$T/client.out"; }
+    [[ -f $T/client.err ]] && { echo "---- client stderr"; tail -n 40 "$T/client.err"; }
     [[ -f $TRACE ]] && { echo "---- trace headers"; grep '^==== ' "$TRACE" | tail -n 20; }
     exit 1
 }
@@ -105,10 +106,11 @@ start_proxy() {
     export BASE SERVER_BASE PORT
 }
 
-# run_client CMD...: runs in $T/work with the hard timeout; output in $T/client.out.
+# run_client CMD...: runs in $T/work with the hard timeout, stdin closed; stdout
+# in $T/client.out, stderr in $T/client.err.
 run_client() {
     mkdir -p "$T/work"
-    (cd "$T/work" && timeout -k 5 "$CLIENT_TIMEOUT" "$@" </dev/null >"$T/client.out" 2>&1)
+    (cd "$T/work" && timeout -k 5 "$CLIENT_TIMEOUT" "$@" </dev/null >"$T/client.out" 2>"$T/client.err")
     CLIENT_RC=$?
     [[ $CLIENT_RC == 124 || $CLIENT_RC == 137 ]] && fail "client timed out after ${CLIENT_TIMEOUT}s"
     return 0
