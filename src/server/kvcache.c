@@ -354,8 +354,8 @@ void ds4s_kvcache_prepare(ds4s_server *s, ds4s_job *j, ds4_tokens *eff) {
             if (ds4_session_load(s->session, l.payload, l.payload_len, &err) != 0) {
                 klog("checkpoint %s refused by the engine (%s); removed, continuing without it", hit.name, err.msg);
                 ds4kv_remove(K.st, hit.name, 0);
-                /* A refused blob leaves the session as it was (snapshot.c
-                 * validates before touching it); re-check to be safe. */
+                /* A refused blob leaves the session as it was: snapshot.c
+                 * validates the whole blob before touching the session. */
             } else {
                 ds4_tokens ne = {0};
                 int ok = 1;
