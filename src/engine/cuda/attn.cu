@@ -337,7 +337,8 @@ extern "C" void ds4cu_attention(const float *q, float *o, const float *kv, float
     k_kvh<<<cdiv((int64_t)nk, 256), 256, 0, ds4cu_s>>>(kv, kvh, nk);
     int max_comp = ratio ? n_comp0 + (int)((pos0 + n) / ratio - pos0 / ratio) : 0;
     if (sel && max_comp > top_k) max_comp = top_k;
-    const int nvis = swa + max_comp, hpb = H % 4 == 0 ? 4 : 1;
+    /* Sharing rows across 4 heads pays in prefill; decode needs the blocks. */
+    const int nvis = swa + max_comp, hpb = H % 4 == 0 && n * H / 4 >= 256 ? 4 : 1;
     const size_t smem = sizeof(float) * (size_t)hpb * (D + ((nvis + 1) & ~1)) + sizeof(float *) * (size_t)nvis;
     const int threads = D >= 512 ? 512 : 256;
     if (hpb == 4) {

@@ -16,7 +16,7 @@ static int cu_model_init(ds4_model *m, ds4_err *err) {
     const gguf_file *f = m->gguf;
     cm->hbase = f->base + f->data_offset;
     cm->bytes = f->size - f->data_offset;
-    cm->dbase = ds4cu_malloc(cm->bytes);
+    cm->dbase = ds4cu_malloc(cm->bytes + 256); /* kernels may read up to 15 bytes past a row in 16-byte loads */
     if (!cm->dbase) {
         free(cm);
         return ds4_errf(err, "%s: cannot allocate %llu bytes of GPU memory for the weights: %s", f->path,

@@ -8,18 +8,25 @@
 #include "engine/cuda/numerics.cuh"
 
 /* ---------------- RMSNorm ---------------- */
-static __global__ void k_rmsnorm(const float *x, const float *w, float *y, int n, float eps) {
-    __shared__ double part[1024];
+/* One block per row. __restrict__ and the two-phase shape let the loads of a
+ * thread's elements (the weight row comes from DRAM: the weight stream
+ * evicts it from L2 every token) be in flight together. */
+static __global__ void k_rmsnorm(const float *__restrict__ x, const float *__restrict__ w, float *__restrict__ y, int n,
+                                 float eps) {
+    __shared__ double part[32];
     const float *xr = x + (int64_t)blockIdx.x * n;
     float *yr = y + (int64_t)blockIdx.x * n;
     double s = 0.0;
     for (int i = threadIdx.x; i < n; i += blockDim.x) s += (double)xr[i] * (double)xr[i];
-    part[threadIdx.x] = s;
+    for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x / 32] = s;
     __syncthreads();
-    for (int o = blockDim.x / 2; o; o >>= 1) {
-        if ((int)threadIdx.x < o) part[threadIdx.x] += part[threadIdx.x + o];
-        __syncthreads();
+    if (threadIdx.x < 32) {
+        double v = (int)threadIdx.x < (int)(blockDim.x / 32) ? part[threadIdx.x] : 0.0;
+        for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+        if (threadIdx.x == 0) part[0] = v;
     }
+    __syncthreads();
     const float scale = 1.0f / sqrtf((float)(part[0] / n) + eps);
     if (w)
         for (int i = threadIdx.x; i < n; i += blockDim.x) yr[i] = xr[i] * scale * w[i];
@@ -28,7 +35,8 @@ static __global__ void k_rmsnorm(const float *x, const float *w, float *y, int n
 }
 
 extern "C" void ds4cu_rmsnorm(const float *x, const float *w, float *y, int rows, int n, float eps) {
-    if (rows > 0) k_rmsnorm<<<rows, n >= 8192 ? 1024 : 256, 0, ds4cu_s>>>(x, w, y, n, eps);
+    const int threads = n >= 4096 ? 1024 : (n >= 1024 ? 256 : 128);
+    if (rows > 0) k_rmsnorm<<<rows, threads, 0, ds4cu_s>>>(x, w, y, n, eps);
     ds4cu_after("rmsnorm");
 }
 
@@ -198,14 +206,20 @@ static __global__ void k_hc_mix(const float *mixv, const float *scale, const flo
  * token, its thread 0 runs k_hc_mix's code for that token, then the block
  * sums the streams (h in order). */
 template <int HCT>
-static __global__ void k_hc_pre(const float *mixv, const float *scale, const float *base, const float *X, int HCr,
+static __global__ void k_hc_pre(const float *mixv, const float *scale_g, const float *base_g, const float *X, int HCr,
                                 int E, int iters, float eps, float *pre_o, float *post_o, float *comb_o, float *a) {
-    __shared__ float pre_s[16];
+    __shared__ float pre_s[16], mix[2 * 16 + 256], base[2 * 16 + 256], scale[3];
     const int HC = HCT ? HCT : HCr;
     const int t = blockIdx.x;
+    const int M = 2 * HC + HC * HC;
+    /* parallel loads first: the serial part below must not wait on DRAM per value */
+    for (int i = threadIdx.x; i < M; i += blockDim.x) {
+        mix[i] = mixv[(int64_t)t * M + i];
+        base[i] = base_g[i];
+    }
+    if (threadIdx.x < 3) scale[threadIdx.x] = scale_g[threadIdx.x];
+    __syncthreads();
     if (threadIdx.x == 0) {
-        const int M = 2 * HC + HC * HC;
-        const float *mix = mixv + (int64_t)t * M;
         float *pre = pre_o + (int64_t)t * HC, *post = post_o + (int64_t)t * HC, *Cg = comb_o + (int64_t)t * HC * HC;
         float C[HCT ? HCT * HCT : 256];
 #pragma unroll
@@ -365,11 +379,16 @@ static __global__ void k_route(const float *lgv, int X, int K, const int32_t *to
     __shared__ int32_t sel[16];
     const int t = blockIdx.x, lane = threadIdx.x;
     const float *lg = lgv + (int64_t)t * X;
+    for (int e = lane; e < X; e += 32) { /* loads first, all in flight */
+        prob[e] = lg[e];
+        score[e] = bias ? bias[e] : 0.0f;
+    }
+    __syncwarp();
     for (int e = lane; e < X; e += 32) {
-        const float z = lg[e];
+        const float z = prob[e];
         const float sp = z > 20.0f ? z : (z < -20.0f ? d_expf(z) : d_log1pf(d_expf(z)));
         prob[e] = sqrtf(sp);
-        score[e] = bias ? prob[e] + bias[e] : prob[e];
+        score[e] = bias ? prob[e] + score[e] : prob[e];
     }
     __syncwarp();
     if (tid2eid) {

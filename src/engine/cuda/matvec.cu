@@ -16,26 +16,41 @@ extern "C" {
 #define FULL 0xffffffffu
 
 /* ---------------- Q8_0 ---------------- */
-template <int NT>
+/* A warp per row. With STAGE (rows 16-byte aligned, the real model), each
+ * 32-block chunk of the row (1088 bytes) comes in with coalesced 16-byte
+ * loads into the warp's shared buffer and is decoded from there. */
+template <int NT, int STAGE>
 static __global__ void k_mv_q8_0(const uint8_t *W, size_t rb, int64_t nb, int64_t out, int64_t rpg, int64_t xrb,
                                  const cu_act_q8_0 *xq, int n, float *y) {
+    __shared__ __align__(16) uint8_t sbuf[STAGE ? 8 : 1][STAGE ? 1088 : 16];
     const int64_t row = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;
     const int lane = threadIdx.x & 31;
     if (row >= out) return; /* whole warp */
     const int t0 = blockIdx.y * NT;
     const int64_t g = row / rpg;
     const uint8_t *wr = W + (size_t)row * rb;
+    uint8_t *sw = sbuf[STAGE ? threadIdx.x / 32 : 0];
     float acc[NT];
     for (int t = 0; t < NT; t++) acc[t] = 0.0f;
     for (int64_t c = 0; c < nb; c += 32) {
         const int64_t b = c + lane;
+        const int lim = nb - c < 32 ? (int)(nb - c) : 32;
+        const uint16_t *bp;
+        if (STAGE) {
+            const int n16 = (lim * 34 + 15) / 16;
+            const uint4 *src = (const uint4 *)(wr + c * 34);
+            for (int k = lane; k < n16; k += 32) ((uint4 *)sw)[k] = __ldg(src + k);
+            __syncwarp();
+            bp = (const uint16_t *)(sw + lane * 34);
+        } else {
+            bp = (const uint16_t *)(wr + b * 34);
+        }
         float term[NT];
         for (int t = 0; t < NT; t++) term[t] = 0.0f;
         if (b < nb) {
-            const uint16_t *bp = (const uint16_t *)(wr + b * 34);
-            const float dw = d_f16(__ldg(bp));
+            const float dw = d_f16(bp[0]);
             int wq[8];
-            for (int k = 0; k < 8; k++) wq[k] = (int)((uint32_t)__ldg(bp + 1 + 2 * k) | ((uint32_t)__ldg(bp + 2 + 2 * k) << 16));
+            for (int k = 0; k < 8; k++) wq[k] = (int)((uint32_t)bp[1 + 2 * k] | ((uint32_t)bp[2 + 2 * k] << 16));
             for (int t = 0; t < NT; t++) {
                 if (t0 + t >= n) break;
                 const cu_act_q8_0 *xb = xq + (int64_t)(t0 + t) * xrb + g * nb + b;
@@ -45,7 +60,7 @@ static __global__ void k_mv_q8_0(const uint8_t *W, size_t rb, int64_t nb, int64_
                 term[t] = (dw * xb->d) * (float)isum;
             }
         }
-        const int lim = nb - c < 32 ? (int)(nb - c) : 32;
+        if (STAGE) __syncwarp();
         for (int l = 0; l < lim; l++)
             for (int t = 0; t < NT; t++) acc[t] += __shfl_sync(FULL, term[t], l);
     }
@@ -58,12 +73,13 @@ extern "C" void ds4cu_matvec_q8_0(const void *W, size_t row_bytes, int64_t in, i
                                   int n, float *y) {
     const int64_t nb = in / 32, rpg = out / groups, xrb = nb * groups;
     const unsigned gx = cdiv(out, 8); /* 8 warps per block */
-    if (n == 1)
-        k_mv_q8_0<1><<<dim3(gx, 1), 256, 0, ds4cu_s>>>((const uint8_t *)W, row_bytes, nb, out, rpg, xrb,
-                                                         (const cu_act_q8_0 *)xq, n, y);
-    else
-        k_mv_q8_0<8><<<dim3(gx, cdiv(n, 8)), 256, 0, ds4cu_s>>>((const uint8_t *)W, row_bytes, nb, out, rpg, xrb,
-                                                                 (const cu_act_q8_0 *)xq, n, y);
+    const uint8_t *w = (const uint8_t *)W;
+    const cu_act_q8_0 *x = (const cu_act_q8_0 *)xq;
+    const int stage = ((uintptr_t)W & 15) == 0 && (row_bytes & 15) == 0;
+    if (n == 1 && stage) k_mv_q8_0<1, 1><<<dim3(gx, 1), 256, 0, ds4cu_s>>>(w, row_bytes, nb, out, rpg, xrb, x, n, y);
+    else if (n == 1) k_mv_q8_0<1, 0><<<dim3(gx, 1), 256, 0, ds4cu_s>>>(w, row_bytes, nb, out, rpg, xrb, x, n, y);
+    else if (stage) k_mv_q8_0<8, 1><<<dim3(gx, cdiv(n, 8)), 256, 0, ds4cu_s>>>(w, row_bytes, nb, out, rpg, xrb, x, n, y);
+    else k_mv_q8_0<8, 0><<<dim3(gx, cdiv(n, 8)), 256, 0, ds4cu_s>>>(w, row_bytes, nb, out, rpg, xrb, x, n, y);
     ds4cu_after("matvec_q8_0");
 }
 
@@ -205,8 +221,8 @@ static __device__ __forceinline__ void blk_iq2(const uint8_t *bp, const cu_q8_K 
     int bsum = 0;
     for (int gi = 0; gi < 4; gi++) {
         const int g = half * 4 + gi;
-        const uint32_t A = (uint32_t)__ldg(p + 1 + 4 * g) | ((uint32_t)__ldg(p + 2 + 4 * g) << 16);
-        const uint32_t B = (uint32_t)__ldg(p + 3 + 4 * g) | ((uint32_t)__ldg(p + 4 + 4 * g) << 16);
+        const uint32_t A = (uint32_t)p[1 + 4 * g] | ((uint32_t)p[2 + 4 * g] << 16);
+        const uint32_t B = (uint32_t)p[3 + 4 * g] | ((uint32_t)p[4 + 4 * g] << 16);
         const int ls = 2 * (int)(B >> 28) + 1;
         const int *q8 = (const int *)(yb->qs + 32 * g);
         int sumi = 0;
@@ -222,7 +238,7 @@ static __device__ __forceinline__ void blk_iq2(const uint8_t *bp, const cu_q8_K 
         }
         bsum += sumi * ls;
     }
-    *dd = d_f16(__ldg(p)) * yb->d;
+    *dd = d_f16(p[0]) * yb->d;
     *isum = bsum;
     *summs = 0;
 }
@@ -235,16 +251,16 @@ static __device__ __forceinline__ void blk_q2_K(const uint8_t *bp, const cu_q8_K
         for (int l0 = 0; l0 < 32; l0 += 16) {
             int isuml = 0;
             for (int l4 = 0; l4 < 4; l4++) {
-                const uint32_t w = __ldg((const uint32_t *)(qs + 32 * h + l0 + 4 * l4));
+                const uint32_t w = *(const uint32_t *)(qs + 32 * h + l0 + 4 * l4);
                 const int codes = (int)((w >> (2 * j)) & 0x03030303u);
                 isuml = __dp4a(codes, *(const int *)(yb->qs + 128 * h + 32 * j + l0 + 4 * l4), isuml);
             }
-            is += (__ldg(sc + 8 * h + 2 * j + l0 / 16) & 15) * isuml;
+            is += (sc[8 * h + 2 * j + l0 / 16] & 15) * isuml;
         }
-    for (int j = 8 * h; j < 8 * h + 8; j++) sm += yb->bsums[j] * (__ldg(sc + j) >> 4);
+    for (int j = 8 * h; j < 8 * h + 8; j++) sm += yb->bsums[j] * (sc[j] >> 4);
     const uint16_t *dp = (const uint16_t *)(bp + 80);
-    *dall = yb->d * d_f16(__ldg(dp));
-    *dmin = yb->d * d_f16(__ldg(dp + 1));
+    *dall = yb->d * d_f16(dp[0]);
+    *dmin = yb->d * d_f16(dp[1]);
     *isum = is;
     *summs = sm;
 }
@@ -269,24 +285,27 @@ static __device__ __forceinline__ void blk_q4_K(const uint8_t *bp, const cu_q8_K
         const uint8_t *q = qs + 32 * (j / 2);
         const int shift = (j & 1) * 4;
         for (int l4 = 0; l4 < 8; l4++) {
-            const uint32_t w = __ldg((const uint32_t *)(q + 4 * l4));
+            const uint32_t w = *(const uint32_t *)(q + 4 * l4);
             isuml = __dp4a((int)((w >> shift) & 0x0f0f0f0fu), *(const int *)(yb->qs + 32 * j + 4 * l4), isuml);
         }
         is += sc * isuml;
         sm += m * (yb->bsums[2 * j] + yb->bsums[2 * j + 1]);
     }
     const uint16_t *dp = (const uint16_t *)bp;
-    *dall = yb->d * d_f16(__ldg(dp));
-    *dmin = yb->d * d_f16(__ldg(dp + 1));
+    *dall = yb->d * d_f16(dp[0]);
+    *dmin = yb->d * d_f16(dp[1]);
     *isum = is;
     *summs = sm;
 }
 
-template <int TYPE>
+template <int TYPE, int STAGE>
 static __global__ void k_mv_experts(const uint8_t *W, size_t rb, int64_t nb, int64_t rows, const int32_t *sel,
                                     int x_div, const cu_q8_K *xq, float *y) {
     __shared__ uint64_t sg[256];
     __shared__ uint8_t ss[128];
+    /* With STAGE, 16 blocks of the row at a time come in with coalesced
+     * 16-byte loads into the warp's shared buffer. */
+    __shared__ __align__(16) uint8_t sbuf[STAGE ? 8 : 1][STAGE ? 16 * 144 : 16];
     if (TYPE == DS4_TYPE_IQ2_XXS) {
         for (int i = threadIdx.x; i < 256; i += blockDim.x) sg[i] = c_iq2_grid[i];
         for (int i = threadIdx.x; i < 128; i += blockDim.x) ss[i] = c_iq2_signs[i];
@@ -300,16 +319,27 @@ static __global__ void k_mv_experts(const uint8_t *W, size_t rb, int64_t nb, int
     const uint8_t *wr = W + ((size_t)e * rows + row) * rb;
     const cu_q8_K *x = xq + (int64_t)(pair / x_div) * nb;
     float acc = 0.0f;
+    uint8_t *sw = sbuf[STAGE ? threadIdx.x / 32 : 0];
     for (int64_t c = 0; c < nb; c += 16) {
         const int64_t b = c + lane / 2;
         const int half = lane & 1;
         float d1 = 0.0f, d2 = 0.0f;
         int is = 0, sm = 0;
-        if (b < nb) {
-            if (TYPE == DS4_TYPE_IQ2_XXS) blk_iq2(wr + b * bbytes, x + b, half, sg, ss, &d1, &is, &sm);
-            else if (TYPE == DS4_TYPE_Q2_K) blk_q2_K(wr + b * bbytes, x + b, half, &d1, &d2, &is, &sm);
-            else blk_q4_K(wr + b * bbytes, x + b, half, &d1, &d2, &is, &sm);
+        const uint8_t *bp = wr + b * bbytes;
+        if (STAGE) {
+            const int nblk = nb - c < 16 ? (int)(nb - c) : 16;
+            const int n16 = (int)((nblk * bbytes + 15) / 16);
+            const uint4 *src = (const uint4 *)(wr + c * bbytes);
+            for (int k = lane; k < n16; k += 32) ((uint4 *)sw)[k] = __ldg(src + k);
+            __syncwarp();
+            bp = sw + (lane / 2) * bbytes;
         }
+        if (b < nb) {
+            if (TYPE == DS4_TYPE_IQ2_XXS) blk_iq2(bp, x + b, half, sg, ss, &d1, &is, &sm);
+            else if (TYPE == DS4_TYPE_Q2_K) blk_q2_K(bp, x + b, half, &d1, &d2, &is, &sm);
+            else blk_q4_K(bp, x + b, half, &d1, &d2, &is, &sm);
+        }
+        if (STAGE) __syncwarp();
         is += __shfl_xor_sync(FULL, is, 1);
         sm += __shfl_xor_sync(FULL, sm, 1);
         const int lim = nb - c < 16 ? (int)(nb - c) : 16;
@@ -331,8 +361,13 @@ extern "C" void ds4cu_matvec_experts(uint32_t type, const void *W, size_t row_by
     const int64_t nb = in / 256;
     const uint8_t *w = (const uint8_t *)W;
     const cu_q8_K *x = (const cu_q8_K *)xq;
-    if (type == DS4_TYPE_IQ2_XXS) k_mv_experts<DS4_TYPE_IQ2_XXS><<<grid, 256, 0, ds4cu_s>>>(w, row_bytes, nb, rows, sel, x_div, x, y);
-    else if (type == DS4_TYPE_Q2_K) k_mv_experts<DS4_TYPE_Q2_K><<<grid, 256, 0, ds4cu_s>>>(w, row_bytes, nb, rows, sel, x_div, x, y);
-    else k_mv_experts<DS4_TYPE_Q4_K><<<grid, 256, 0, ds4cu_s>>>(w, row_bytes, nb, rows, sel, x_div, x, y);
+    const int st = ((uintptr_t)W & 15) == 0 && (row_bytes & 15) == 0;
+#define EXPERTS(T) \
+    (st ? k_mv_experts<T, 1><<<grid, 256, 0, ds4cu_s>>>(w, row_bytes, nb, rows, sel, x_div, x, y) \
+        : k_mv_experts<T, 0><<<grid, 256, 0, ds4cu_s>>>(w, row_bytes, nb, rows, sel, x_div, x, y))
+    if (type == DS4_TYPE_IQ2_XXS) EXPERTS(DS4_TYPE_IQ2_XXS);
+    else if (type == DS4_TYPE_Q2_K) EXPERTS(DS4_TYPE_Q2_K);
+    else EXPERTS(DS4_TYPE_Q4_K);
+#undef EXPERTS
     ds4cu_after("matvec_experts");
 }
