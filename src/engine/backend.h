@@ -45,6 +45,13 @@ typedef struct ds4_backend {
     void (*kv_counts)(const struct ds4_session *s, uint32_t il, uint32_t *n_comp, uint32_t *n_idx);
     int (*kv_export)(const struct ds4_session *s, uint32_t il, ds4_kv_view *v, ds4_err *err);
     int (*kv_import)(struct ds4_session *s, uint32_t il, const ds4_kv_view *v, ds4_err *err);
+    /* Optional (NULL = unsupported; rewinds then rebuild from position 0).
+     * A "mark" copies the state that is not append-only — the raw window,
+     * the compressor frontiers and the row counters — at the current
+     * position; restoring it rewinds the session to that position, because
+     * compressed rows written after it are simply overwritten later. */
+    int (*mark_save)(struct ds4_session *s, ds4_err *err);
+    void (*mark_restore)(struct ds4_session *s);
 } ds4_backend;
 
 extern const ds4_backend ds4_backend_cpu;

@@ -40,6 +40,8 @@ struct ds4_session {
     void *be;            /* backend's per-session state (KV caches) */
     ds4_capture_fn capture;
     void *capture_ud;
+    int mark_n;          /* position of the backend's mark, -1 = none */
+    float *mark_logits;  /* logits at the mark */
 };
 
 /* Lanes and frontier geometry of a compressor. */

@@ -20,6 +20,7 @@ ds4_session *ds4_session_new(ds4_model *m, int ctx, ds4_err *err) {
     s->ctx = ctx;
     s->chunk = 256;
     s->raw_window = (uint32_t)ctx < c->swa ? (uint32_t)ctx : c->swa;
+    s->mark_n = -1;
     s->tokens = calloc((size_t)ctx, sizeof(int32_t));
     s->logits = calloc(c->n_vocab, sizeof(float));
     if (!s->tokens || !s->logits) {
@@ -39,11 +40,13 @@ void ds4_session_free(ds4_session *s) {
     if (s->be) s->m->be->session_free(s);
     free(s->tokens);
     free(s->logits);
+    free(s->mark_logits);
     free(s);
 }
 
 void ds4_session_reset(ds4_session *s) {
     s->n = 0;
+    s->mark_n = -1;
     s->m->be->session_reset(s);
 }
 
@@ -89,15 +92,37 @@ int ds4_session_common_prefix(const ds4_session *s, const int32_t *tokens, int n
     return k;
 }
 
+/* Mark the current position (see backend.h) so that a later sync to any
+ * prompt extending tokens[0..n) can rewind here instead of rebuilding. */
+static void set_mark(ds4_session *s) {
+    const ds4_backend *be = s->m->be;
+    if (!be->mark_save || s->n == 0 || s->mark_n == s->n) return;
+    if (!s->mark_logits && !(s->mark_logits = malloc(sizeof(float) * s->m->cfg.n_vocab))) return;
+    ds4_err ignored;
+    if (be->mark_save(s, &ignored)) { s->mark_n = -1; return; }
+    memcpy(s->mark_logits, s->logits, sizeof(float) * s->m->cfg.n_vocab);
+    s->mark_n = s->n;
+}
+
 int ds4_session_sync(ds4_session *s, const int32_t *tokens, int n, int *reused, ds4_progress_fn progress, void *ud,
                      ds4_err *err) {
     if (n < 0 || n > s->ctx) return ds4_errf(err, "prompt of %d tokens: expected at most the context size %d", n, s->ctx);
     int k = ds4_session_common_prefix(s, tokens, n);
-    /* The last prompt token must be (re)evaluated when the session is longer:
-     * its logits are the ones the caller samples from. */
+    /* A session longer than the common prefix must go back: to the mark when
+     * it lies within the prefix (a retried prompt, a rewound stop string, a
+     * regenerated reply), else to position 0. When k == n the last prompt
+     * token is re-evaluated through the mark too, since its logits are the
+     * ones the caller samples from. */
     if (k < s->n) {
-        ds4_session_reset(s);
-        k = 0;
+        if (s->mark_n >= 0 && s->mark_n <= k && s->mark_n > 0) {
+            s->m->be->mark_restore(s);
+            s->n = s->mark_n;
+            memcpy(s->logits, s->mark_logits, sizeof(float) * s->m->cfg.n_vocab);
+            k = s->n;
+        } else {
+            ds4_session_reset(s);
+            k = 0;
+        }
     }
     if (reused) *reused = k;
     const int total = n - k;
@@ -108,6 +133,7 @@ int ds4_session_sync(ds4_session *s, const int32_t *tokens, int n, int *reused, 
         done += len;
     }
     if (progress && total > 0) progress(ud, total, total);
+    set_mark(s);
     return 0;
 }
 

@@ -162,7 +162,7 @@ int ds4_session_load(ds4_session *s, const uint8_t *blob, size_t len, ds4_err *e
     view_buf vb = {0};
     if (bad || view_alloc(s, max_comp, &vb, err)) { free(n_comp); free(n_idx); return -1; }
 
-    ds4_session_reset(s);
+    ds4_session_reset(s); /* also drops the mark */
     memcpy(s->tokens, in, (size_t)p * 4);
     in += (size_t)p * 4;
     memcpy(s->logits, in, (size_t)c->n_vocab * 4);

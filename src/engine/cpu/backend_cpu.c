@@ -11,16 +11,21 @@ static void cpu_model_free(ds4_model *m) { (void)m; }
 
 static float *falloc(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
 
+static void free_layers(ds4_layer_kv *kv, uint32_t n_layer) {
+    if (!kv) return;
+    for (uint32_t il = 0; il < n_layer; il++) {
+        ds4_layer_kv *k = &kv[il];
+        free(k->raw); free(k->comp); free(k->cmp_sv); free(k->cmp_sk);
+        free(k->idx); free(k->icmp_sv); free(k->icmp_sk);
+    }
+    free(kv);
+}
+
 static void cpu_session_free(ds4_session *s) {
     ds4_cpu_session *cs = ds4_cpu(s);
     if (!cs) return;
-    if (cs->kv)
-        for (uint32_t il = 0; il < s->m->cfg.n_layer; il++) {
-            ds4_layer_kv *k = &cs->kv[il];
-            free(k->raw); free(k->comp); free(k->cmp_sv); free(k->cmp_sk);
-            free(k->idx); free(k->icmp_sv); free(k->icmp_sk);
-        }
-    free(cs->kv);
+    free_layers(cs->kv, s->m->cfg.n_layer);
+    free_layers(cs->mark, s->m->cfg.n_layer);
     free(cs);
     s->be = NULL;
 }
@@ -136,6 +141,66 @@ static int cpu_kv_import(ds4_session *s, uint32_t il, const ds4_kv_view *v, ds4_
     return 0;
 }
 
+/* Sizes of the parts a mark copies, per layer: raw ring, attention and
+ * indexer frontiers (each SV and SK). */
+static void mark_sizes(const ds4_session *s, uint32_t il, size_t *raw, size_t *fr, size_t *fi) {
+    const ds4_config *c = &s->m->cfg;
+    const uint32_t r = c->compress_ratio[il];
+    *raw = (size_t)ds4_cpu(s)->raw_cap * c->head_dim;
+    *fr = r ? (size_t)ds4_cmp_rows(r) * ds4_cmp_lanes(r) * c->head_dim : 0;
+    *fi = r == 4 ? 8 * 2 * (size_t)c->idx_head_dim : 0;
+}
+
+static int cpu_mark_save(ds4_session *s, ds4_err *err) {
+    ds4_cpu_session *cs = ds4_cpu(s);
+    const uint32_t L = s->m->cfg.n_layer;
+    if (!cs->mark) {
+        cs->mark = calloc(L, sizeof *cs->mark);
+        for (uint32_t il = 0; cs->mark && il < L; il++) {
+            size_t raw, fr, fi;
+            mark_sizes(s, il, &raw, &fr, &fi);
+            ds4_layer_kv *k = &cs->mark[il];
+            k->raw = falloc(raw);
+            k->cmp_sv = falloc(fr);
+            k->cmp_sk = falloc(fr);
+            k->icmp_sv = falloc(fi);
+            k->icmp_sk = falloc(fi);
+            if (!k->raw || !k->cmp_sv || !k->cmp_sk || !k->icmp_sv || !k->icmp_sk) {
+                free_layers(cs->mark, L);
+                cs->mark = NULL;
+            }
+        }
+        if (!cs->mark) return ds4_errf(err, "out of memory for a session mark");
+    }
+    for (uint32_t il = 0; il < L; il++) {
+        size_t raw, fr, fi;
+        mark_sizes(s, il, &raw, &fr, &fi);
+        const ds4_layer_kv *k = &cs->kv[il];
+        ds4_layer_kv *m = &cs->mark[il];
+        memcpy(m->raw, k->raw, sizeof(float) * raw);
+        if (fr) { memcpy(m->cmp_sv, k->cmp_sv, sizeof(float) * fr); memcpy(m->cmp_sk, k->cmp_sk, sizeof(float) * fr); }
+        if (fi) { memcpy(m->icmp_sv, k->icmp_sv, sizeof(float) * fi); memcpy(m->icmp_sk, k->icmp_sk, sizeof(float) * fi); }
+        m->n_comp = k->n_comp;
+        m->n_idx = k->n_idx;
+    }
+    return 0;
+}
+
+static void cpu_mark_restore(ds4_session *s) {
+    ds4_cpu_session *cs = ds4_cpu(s);
+    for (uint32_t il = 0; il < s->m->cfg.n_layer; il++) {
+        size_t raw, fr, fi;
+        mark_sizes(s, il, &raw, &fr, &fi);
+        ds4_layer_kv *k = &cs->kv[il];
+        const ds4_layer_kv *m = &cs->mark[il];
+        memcpy(k->raw, m->raw, sizeof(float) * raw);
+        if (fr) { memcpy(k->cmp_sv, m->cmp_sv, sizeof(float) * fr); memcpy(k->cmp_sk, m->cmp_sk, sizeof(float) * fr); }
+        if (fi) { memcpy(k->icmp_sv, m->icmp_sv, sizeof(float) * fi); memcpy(k->icmp_sk, m->icmp_sk, sizeof(float) * fi); }
+        k->n_comp = m->n_comp;
+        k->n_idx = m->n_idx;
+    }
+}
+
 const ds4_backend ds4_backend_cpu = {
     .name = "cpu",
     .model_init = cpu_model_init,
@@ -147,4 +212,6 @@ const ds4_backend ds4_backend_cpu = {
     .kv_counts = cpu_kv_counts,
     .kv_export = cpu_kv_export,
     .kv_import = cpu_kv_import,
+    .mark_save = cpu_mark_save,
+    .mark_restore = cpu_mark_restore,
 };

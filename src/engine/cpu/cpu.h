@@ -20,6 +20,7 @@ typedef struct ds4_cpu_session {
     uint32_t raw_cap;    /* = session raw_window */
     uint32_t comp_cap;   /* ctx/4 + 2 rows */
     ds4_layer_kv *kv;
+    ds4_layer_kv *mark;  /* copies of the non-append-only state (backend.h), lazily allocated */
 } ds4_cpu_session;
 
 static inline ds4_cpu_session *ds4_cpu(const ds4_session *s) { return (ds4_cpu_session *)s->be; }

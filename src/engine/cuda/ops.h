@@ -4,8 +4,9 @@
  * are C; every kernel lives in a .cu file and is reached through one of these
  * launch wrappers. All pointers are device pointers unless named h_*; every
  * launch goes to the backend's one stream, so calls are ordered. Each wrapper
- * reproduces one CPU function's evaluation order (named in its comment); where
- * the GPU cannot (libm transcendentals), ops.md in this directory says why.
+ * reproduces one CPU function's evaluation order (named in its comment), so
+ * the backend's logits are bit-identical to the CPU's (common.cuh explains
+ * the libm twins; the one reassociation left is RMSNorm's double sum).
  *
  * Only compiled with DS4_HAVE_CUDA (the Makefile defines it when nvcc builds
  * the .cu files). */
