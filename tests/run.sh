@@ -9,6 +9,9 @@
 # non-zero when anything failed, so CI cannot mistake a failure for success.
 set -u
 build=${1:-build}
+# Tests that run make themselves must not inherit the outer make's flags
+# (-s would hide recipe lines they check; the jobserver fds are not theirs).
+unset MAKEFLAGS MFLAGS MAKELEVEL
 cd "$(dirname "$0")/.."
 logs="$build/test-logs"
 mkdir -p "$logs"
