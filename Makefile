@@ -152,3 +152,9 @@ bench: $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libds4.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -pthread -o $@ $< $(BUILD)/libds4.a $(LDLIBS)
+
+# The handbook's frontends (Codex CLI, Claude Code, OpenClaw, pi) driven headless
+# against ds4-server; installs the pinned clients from npm. Not part of `make test`.
+.PHONY: test-clients
+test-clients: all
+	@tests/clients/run.sh $(BUILD)

@@ -52,6 +52,7 @@ fail() {
 }
 
 cleanup() {
+    declare -F extra_cleanup >/dev/null && extra_cleanup
     if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
         kill -TERM "$SERVER_PID" 2>/dev/null
         for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done

@@ -55,4 +55,4 @@ n=$(grep -c '^POST /v1/messages/count_tokens?beta=true 200$' "$REQLOG")
 [[ $n -ge 1 ]] || fail "no successful count_tokens in the request log: $(cat "$REQLOG")"
 grep -v '^POST /v1/messages/count_tokens?beta=true 200$' "$REQLOG" | grep -q . && fail "unexpected requests: $(cat "$REQLOG")"
 echo "count_tokens ok: $n calls from /context"
-echo "ok $NAME ($(claude --version 2>/dev/null | tail -n 1))"
+echo "ok $NAME ($(claude --version 2>&1 | tail -n 1))"

@@ -61,4 +61,4 @@ assert "ds4-tool-42" in out, out
 print("tool round trip ok:", calls[-1]["call_id"], repr(out[:120]))
 PY
 grep -q '^POST /v1/responses 200$' "$REQLOG" || fail "no /v1/responses in the request log"
-echo "ok $NAME ($(codex --version 2>/dev/null | tail -n 1))"
+echo "ok $NAME ($(codex --version 2>&1 | tail -n 1))"

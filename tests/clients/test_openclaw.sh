@@ -80,4 +80,4 @@ assert [m.get("reasoning_content") for m in msgs if m.get("tool_calls")] == ["I 
 print("tool round trip ok:", calls[-1]["id"], repr(c[:120]))
 PY
 [[ $(grep -c '^POST /v1/chat/completions 200$' "$REQLOG") == 2 ]] || fail "request log: $(cat "$REQLOG")"
-echo "ok $NAME ($(openclaw --version 2>/dev/null | tail -n 1))"
+echo "ok $NAME ($(openclaw --version 2>&1 | tail -n 1))"
