@@ -86,6 +86,10 @@ int ds4_session_sync(ds4_session *s, const int32_t *tokens, int n, int *reused,
 int ds4_session_eval(ds4_session *s, int32_t token, ds4_err *err);
 /* Length of the common prefix between the session and tokens[0..n). */
 int ds4_session_common_prefix(const ds4_session *s, const int32_t *tokens, int n);
+/* How many of tokens[0..n) a ds4_session_sync would keep without computing:
+ * the common prefix when it covers the session, else the position of the
+ * session's rewind mark when that lies inside the prefix, else 0. */
+int ds4_session_reusable(const ds4_session *s, const int32_t *tokens, int n);
 
 /* Snapshots (spec/model.md §5.5): a self-describing byte blob that restores
  * the session exactly. Caller frees *blob with free(). */

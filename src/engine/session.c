@@ -92,6 +92,12 @@ int ds4_session_common_prefix(const ds4_session *s, const int32_t *tokens, int n
     return k;
 }
 
+int ds4_session_reusable(const ds4_session *s, const int32_t *tokens, int n) {
+    const int k = ds4_session_common_prefix(s, tokens, n);
+    if (k == s->n) return k;
+    return s->mark_n > 0 && s->mark_n <= k ? s->mark_n : 0;
+}
+
 /* Mark the current position (see backend.h) so that a later sync to any
  * prompt extending tokens[0..n) can rewind here instead of rebuilding. */
 static void set_mark(ds4_session *s) {
@@ -107,21 +113,19 @@ static void set_mark(ds4_session *s) {
 int ds4_session_sync(ds4_session *s, const int32_t *tokens, int n, int *reused, ds4_progress_fn progress, void *ud,
                      ds4_err *err) {
     if (n < 0 || n > s->ctx) return ds4_errf(err, "prompt of %d tokens: expected at most the context size %d", n, s->ctx);
-    int k = ds4_session_common_prefix(s, tokens, n);
     /* A session longer than the common prefix must go back: to the mark when
      * it lies within the prefix (a retried prompt, a rewound stop string, a
-     * regenerated reply), else to position 0. When k == n the last prompt
-     * token is re-evaluated through the mark too, since its logits are the
-     * ones the caller samples from. */
+     * regenerated reply), else to position 0. When the prefix is the whole
+     * prompt, its last token is re-evaluated through the mark too, since its
+     * logits are the ones the caller samples from. */
+    int k = ds4_session_reusable(s, tokens, n);
     if (k < s->n) {
-        if (s->mark_n >= 0 && s->mark_n <= k && s->mark_n > 0) {
+        if (k > 0) {
             s->m->be->mark_restore(s);
             s->n = s->mark_n;
             memcpy(s->logits, s->mark_logits, sizeof(float) * s->m->cfg.n_vocab);
-            k = s->n;
         } else {
             ds4_session_reset(s);
-            k = 0;
         }
     }
     if (reused) *reused = k;

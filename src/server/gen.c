@@ -12,6 +12,7 @@
 #include "server/gen.h"
 
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -242,6 +243,39 @@ static void effective_prompt(ds4s_server *s, ds4s_job *j, ds4_tokens *eff) {
     for (size_t i = 0; i < j->toks.n; i++) ds4_tokens_push(eff, j->toks.ids[i]);
 }
 
+/* Per-request steering (body "ds4": {"steering": ...}): the live KV was
+ * computed under one steering setting and is only valid for it. A request
+ * asking for another setting runs on a second, temporary session swapped in
+ * for the job; the live session (its KV, its rewind mark, the visible-
+ * transcript binding) is untouched, so other clients keep their prefix reuse.
+ * The disk cache never sees such KV. */
+typedef struct steer_swap {
+    ds4_session *live;  /* parked live session while a temporary one runs */
+} steer_swap;
+
+static int steer_begin(ds4s_server *s, ds4s_job *j, steer_swap *sw) {
+    float ffn = (float)s->cfg.steer_ffn, attn = (float)s->cfg.steer_attn;
+    if (!j->params.steer_set) return 0;
+    if (!isnan(j->params.steer_ffn)) ffn = (float)j->params.steer_ffn;
+    if (!isnan(j->params.steer_attn)) attn = (float)j->params.steer_attn;
+    if (ffn == (float)s->cfg.steer_ffn && attn == (float)s->cfg.steer_attn) return 0;
+    ds4_err e;
+    ds4_session *tmp = ds4_session_new(s->model, s->cfg.ctx, &e);
+    if (!tmp) return -1;
+    ds4_session_set_steering(tmp, ffn, attn);
+    sw->live = s->session;
+    s->session = tmp;
+    return 0;
+}
+
+static void steer_end(ds4s_server *s, steer_swap *sw) {
+    if (!sw->live) return;
+    ds4_session_free(s->session);
+    s->session = sw->live;
+    sw->live = NULL;
+    __atomic_store_n(&s->metrics.session_tokens, ds4_session_n_tokens(s->session), __ATOMIC_RELAXED);
+}
+
 static uint64_t random_seed(void) {
     uint64_t x = 0;
     if (getrandom(&x, sizeof x, 0) != sizeof x) x = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&x;
@@ -259,9 +293,14 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
     g.logprobs = json_array();
     g.stream_lp = json_array();
     const ds4s_api_ops *ops = ops_for(j->api);
+    steer_swap sw = {0};
 
     if (ds4s_chan_dead(j->ch)) {   /* client left while queued */
         ds4s_metrics_add(&s->metrics.disconnects, 1);
+        goto out;
+    }
+    if (steer_begin(s, j, &sw) != 0) {
+        fail_before_output(&g, "out of memory for a session with per-request steering");
         goto out;
     }
 
@@ -274,7 +313,7 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
         for (size_t i = 0; i < j->toks.n; i++) ds4_tokens_push(&eff, j->toks.ids[i]);
     }
     /* Disk KV cache (§13): evict save, disk restore, cold plan; no-op without --kv-disk-dir. */
-    ds4s_kvcache_prepare(s, j, &eff);
+    if (!sw.live) ds4s_kvcache_prepare(s, j, &eff);
     g.n_prompt = (int)eff.n;
     if (g.n_prompt >= s->cfg.ctx) {
         fail_before_output(&g, "prompt exceeds context");
@@ -295,16 +334,14 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
 
     /* Id, cached count and (streams) the first events come before prefill,
      * so clients see the response start while a long prompt is processed.
-     * The engine keeps the common prefix only when it covers the whole live
-     * session (it rewinds by rebuilding), which predicts the reuse exactly. */
+     * ds4_session_reusable predicts what the sync below keeps (the common
+     * prefix, or the rewind mark inside it). */
     {
         unsigned long n = __atomic_add_fetch(&s->next_id, 1, __ATOMIC_RELAXED);
         if (j->api == DS4_API_ANTHROPIC_MESSAGES) ds4s_random_id(g.id, sizeof g.id, "msg_", 12);
         else if (j->api == DS4_API_OPENAI_RESPONSES) ds4s_random_id(g.id, sizeof g.id, "resp_", 12);
         else snprintf(g.id, sizeof g.id, "%s-%lu", j->api == DS4_API_OPENAI_COMPLETIONS ? "cmpl" : "chatcmpl", n);
-        int live = ds4_session_n_tokens(s->session);
-        int k = ds4_session_common_prefix(s->session, eff.ids, (int)eff.n);
-        g.n_cached = k == live ? k : 0;
+        g.n_cached = ds4_session_reusable(s->session, eff.ids, (int)eff.n);
     }
     g.last_emit = now_s();
     if (g.stream) {
@@ -317,7 +354,8 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
     ds4_err err = {{0}};
     int reused = 0;
     double t0 = now_s();
-    int rc = ds4s_kvcache_sync(s, eff.ids, (int)eff.n, &reused, on_progress, &pg, &err);
+    int rc = sw.live ? ds4_session_sync(s->session, eff.ids, (int)eff.n, &reused, on_progress, &pg, &err)
+                       : ds4s_kvcache_sync(s, eff.ids, (int)eff.n, &reused, on_progress, &pg, &err);
     double t1 = now_s();
     ds4_tokens_free(&eff);
     __atomic_store_n(&s->metrics.session_tokens, ds4_session_n_tokens(s->session), __ATOMIC_RELAXED);
@@ -374,7 +412,7 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
             break;
         }
         if (ds4_session_n_tokens(s->session) >= s->cfg.ctx) { g.finish = DS4S_FIN_LENGTH; break; }
-        if (!ds4_stream_tool_started(ps)) ds4s_kvcache_decode_point(s);   /* continued checkpoint (§13.2) */
+        if (!sw.live && !ds4_stream_tool_started(ps)) ds4s_kvcache_decode_point(s);   /* continued checkpoint (§13.2) */
         if (g.stream && ops->keepalive && now_s() - g.last_emit >= 2 * s->cfg.ping_interval_s) ops->keepalive(&g);
         const float *logits = ds4_session_logits(s->session);
         if (!logits) { g.finish = DS4S_FIN_ERROR; g.error_msg = "no logits"; break; }
@@ -472,7 +510,7 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
     }
 
     if (ops->end) ops->end(&g);
-    set_visible(s, j, &g);
+    if (!sw.live) set_visible(s, j, &g);
     ds4s_trace_job(&g, &smp);
 
     ds4_stream_free(ps);
@@ -481,6 +519,7 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j) {
     ds4_sbuf_free(&piece);
     ds4_tokens_free(&script);
 out:
+    steer_end(s, &sw);
     if (!ds4s_chan_started(j->ch)) {
         /* Nothing was written (client gone while queued). */
         ds4s_chan_start(j->ch, 499, 0);

@@ -87,6 +87,30 @@ static int check_format(const json_t *fmt, const char *field, ds4_err *err) {
                          "(only type 'text' is accepted)", field, s);
 }
 
+/* ds4's own extension object, valid on every API: per-request steering
+ * scales (spec/model.md §6) overriding --dir-steering-ffn/-attn. */
+static int parse_ds4_ext(const json_t *body, ds4s_params *p, ds4_err *err) {
+    const json_t *ext = get(body, "ds4");
+    if (!ext) return 0;
+    if (!json_is_object(ext)) return bad_type(err, "ds4", "an object");
+    const json_t *st = get(ext, "steering");
+    if (!st) return 0;
+    if (!json_is_object(st)) return bad_type(err, "ds4.steering", "an object");
+    p->steer_set = 1;
+    p->steer_ffn = p->steer_attn = NAN;
+    const char *keys[2] = {"ffn", "attn"};
+    double *dst[2] = {&p->steer_ffn, &p->steer_attn};
+    for (int i = 0; i < 2; i++) {
+        const json_t *v = get(st, keys[i]);
+        if (!v) continue;
+        const double d = json_is_number(v) ? json_number_value(v) : NAN;
+        if (!isfinite(d) || d < -100 || d > 100)
+            return ds4_errf(err, "invalid ds4.steering.%s: expected a number between -100 and 100", keys[i]);
+        *dst[i] = d;
+    }
+    return 0;
+}
+
 int ds4s_params_parse(ds4_api api, const json_t *body, ds4s_params *p, ds4_err *err) {
     memset(p, 0, sizeof *p);
     p->max_tokens = -1;
@@ -102,6 +126,7 @@ int ds4s_params_parse(ds4_api api, const json_t *body, ds4s_params *p, ds4_err *
     }
     if (get_num(body, "temperature", &p->temperature, err)) return -1;
     if (get_num(body, "top_p", &p->top_p, err)) return -1;
+    if (parse_ds4_ext(body, p, err)) return -1;
 
     switch (api) {
     case DS4_API_OPENAI_CHAT:

@@ -34,6 +34,8 @@ typedef struct ds4s_params {
     int top_logprobs;        /* alternatives per token, 0..20 */
     int summary;             /* Responses reasoning.summary opt-in */
     char *previous_response_id;  /* Responses; NULL if absent/null */
+    int steer_set;           /* body "ds4": {"steering": {"ffn": F, "attn": F}} given */
+    double steer_ffn, steer_attn; /* NAN = the server's scale for that hook */
 } ds4s_params;
 
 /* Fills p from body (a JSON object). Returns -1 with err = the 400 message. */

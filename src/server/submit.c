@@ -68,6 +68,10 @@ void ds4s_api_generate(ds4s_server *s, ds4s_route route, const char *body, size_
     ds4_err e = {{0}};
     char *owned_body = NULL;
     if (ds4s_params_parse(api, root, &j->params, &e) != 0) goto bad;
+    if (j->params.steer_set && !ds4_model_has_steering(s->model)) {
+        ds4_errf(&e, "ds4.steering needs steering vectors: start the server with --dir-steering-file FILE");
+        goto bad;
+    }
 
     if (ds4s_body_check(api, root, &e) != 0) goto bad;
     if (api == DS4_API_OPENAI_RESPONSES) {

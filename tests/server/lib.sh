@@ -37,6 +37,7 @@ trap cleanup EXIT
 start_server() {
     [[ -x $SERVER ]] || skip "no server binary at $SERVER (build first)"
     [[ -f $MODEL ]] || skip "tiny model $MODEL not found"
+    : >"$TMP/server.log" # truncate now: a second server must not be found by the first one's log
     DS4_LOCK_FILE="$TMP/ds4.lock" DS4_ALLOW_TEST_SCRIPT=1 \
         "$SERVER" -m "$MODEL" --host 127.0.0.1 --port 0 --ctx 4096 "$@" >"$TMP/server.log" 2>&1 &
     SERVER_PID=$!
