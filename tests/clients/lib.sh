@@ -1,5 +1,5 @@
 # tests/clients/lib.sh - shared setup for the real-frontend tests (sourced by
-# tests/clients/test_*.sh, run by `make test-clients` through tests/clients/run.sh).
+# tests/clients/client_*.sh, run by `make test-clients` through tests/clients/run.sh).
 #
 # Each test gets a private temp dir that is also HOME (and XDG_* dirs), so no
 # client reads or writes the user's real config; ds4-server on a free loopback

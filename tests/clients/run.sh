@@ -2,10 +2,10 @@
 # tests/clients/run.sh - `make test-clients`: the handbook's frontends driven for real
 # against ds4-server. Installs the pinned clients (package-lock.json) into
 # tests/clients/node_modules, writes the small real-vocabulary model the tests use,
-# and runs every tests/clients/test_*.sh (or those named on the command line).
+# and runs every tests/clients/client_*.sh (or those named on the command line).
 # Not part of tests/run.sh: it needs the npm registry once and ~2 GB of node_modules.
 # Here a skip is a failure: the target exists to prove the clients work.
-# usage: tests/clients/run.sh [BUILD_DIR] [test_NAME ...]
+# usage: tests/clients/run.sh [BUILD_DIR] [client_NAME ...]
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -39,13 +39,26 @@ if [[ ! -f $model ]]; then
 fi
 export DS4_CLIENTS_MODEL=$model
 
+# Each test runs in a fresh network namespace with only loopback up, when the
+# system allows one (root, or unprivileged user namespaces): that proves the
+# clients need nothing beyond 127.0.0.1 (no login, update check or telemetry
+# endpoint). DS4_CLIENTS_NETNS=0 runs them in the host's network instead.
+netns=()
+if [[ ${DS4_CLIENTS_NETNS:-1} != 0 ]]; then
+    for u in "unshare -n" "unshare -rn"; do
+        if $u sh -c 'ip link set lo up' 2>/dev/null; then netns=($u sh -c 'ip link set lo up && exec "$@"' netns); break; fi
+    done
+    [[ ${#netns[@]} -gt 0 ]] && echo "test-clients: each client runs in a network namespace with loopback only" \
+        || echo "test-clients: note: no network namespace available (unshare -n failed); clients run with the host network"
+fi
+
 tests=("$@")
-[[ ${#tests[@]} -gt 0 ]] || { for f in "$HERE"/test_*.sh; do tests+=("$(basename "$f" .sh)"); done; }
+[[ ${#tests[@]} -gt 0 ]] || { for f in "$HERE"/client_*.sh; do tests+=("$(basename "$f" .sh)"); done; }
 pass=0 failed=()
 for t in "${tests[@]}"; do
     t=${t%.sh}
     start=$SECONDS
-    out=$(bash "$HERE/$t.sh" 2>&1); rc=$?
+    out=$("${netns[@]}" bash "$HERE/$t.sh" 2>&1); rc=$?
     if [[ $rc == 0 ]]; then
         pass=$((pass + 1)); echo "PASS $t ($((SECONDS - start)) s): $(tail -n 1 <<<"$out")"
     else

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_openclaw.sh - OpenClaw (npm `openclaw`), headless `openclaw agent exec`, against
+# client_openclaw.sh - OpenClaw (npm `openclaw`), headless `openclaw agent exec`, against
 # ds4-server over /v1/chat/completions: the config of OpenClaw's own ds4 provider page
 # (models.providers.ds4, api "openai-completions", DeepSeek thinking format), pinned
 # with --config so no operator state is read. The scripted model asks for OpenClaw's

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_pi.sh - pi (@mariozechner/pi-coding-agent), headless `pi -p`, through this
+# client_pi.sh - pi (@mariozechner/pi-coding-agent), headless `pi -p`, through this
 # repository's pi extension (pi/) and ds4ctl, against the real ds4-server over
 # /v1/chat/completions: the extension runs `ds4ctl ensure`, which spawns the server
 # (DS4_SERVER_EXTRA_ARGS adds the test script and the trace), and pi talks to it with

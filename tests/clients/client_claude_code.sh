@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_claude_code.sh - Claude Code (@anthropic-ai/claude-code), headless `claude -p`,
+# client_claude_code.sh - Claude Code (@anthropic-ai/claude-code), headless `claude -p`,
 # against ds4-server over /v1/messages: ANTHROPIC_BASE_URL at the server (no /v1),
 # a dummy ANTHROPIC_API_KEY, every model tier mapped to deepseek-v4-flash, non-
 # essential traffic off. The scripted model asks for the Bash tool
@@ -23,7 +23,8 @@ export ANTHROPIC_BASE_URL="$BASE" ANTHROPIC_API_KEY=dsv4-local \
        ANTHROPIC_DEFAULT_HAIKU_MODEL=$m ANTHROPIC_SMALL_FAST_MODEL=$m CLAUDE_CODE_SUBAGENT_MODEL=$m \
        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_AUTOUPDATER=1 DISABLE_TELEMETRY=1 \
        DISABLE_ERROR_REPORTING=1 CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK=1 \
-       CLAUDE_STREAM_IDLE_TIMEOUT_MS=600000 CLAUDE_CODE_MAX_RETRIES=0
+       CLAUDE_STREAM_IDLE_TIMEOUT_MS=600000 CLAUDE_CODE_MAX_CONTEXT_TOKENS=${DS4_CLIENTS_CTX:-65536} \
+       CLAUDE_CODE_MAX_RETRIES=0
 run_client claude -p --allowedTools 'Bash(echo:*)' -- "DS4CLAUDETEST: run the shell command the test expects."
 [[ $CLIENT_RC == 0 ]] || fail "claude -p exited $CLIENT_RC"
 grep -q 'DS4-CLAUDE-DONE: the shell said ds4-tool-42.' "$T/client.out" || fail "scripted final answer not printed"

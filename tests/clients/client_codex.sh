@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_codex.sh - Codex CLI (@openai/codex), headless `codex exec`, against ds4-server
+# client_codex.sh - Codex CLI (@openai/codex), headless `codex exec`, against ds4-server
 # over /v1/responses: a custom model provider (wire_api "responses", no login, no
 # retries), the workspace-write sandbox. The scripted model asks for the
 # exec_command tool (`echo ds4-tool-$((6*7))`); Codex must run it, send the output
@@ -13,7 +13,8 @@ need_client codex
 write_script <<'EOF'
 [
   {"match": "ds4-tool-42", "text": "The command ran.</think>DS4-CODEX-DONE: the shell said ds4-tool-42."},
-  {"match": "DS4CODEXTEST", "text": "I will run the command.</think>\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"exec_command\">\n<｜DSML｜parameter name=\"cmd\" string=\"true\">echo ds4-tool-$((6*7))</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>"}
+  {"match": "DS4CODEXTEST", "text": "I will run the command.</think>\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"exec_command\">\n<｜DSML｜parameter name=\"cmd\" string=\"true\">echo ds4-tool-$((6*7))</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>"},
+  {"text": "</think>ds4 test"}
 ]
 EOF
 start_server
