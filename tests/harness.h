@@ -2,8 +2,8 @@
  *
  * Each test file is one executable. TEST(name) registers a case; main() runs
  * them all (or those named on the command line), prints "ok NAME" or
- * "FAIL NAME: file:line: why" per case, and ends with the line
- * "# <binary>: N passed, N failed" that tests/run.sh adds up.
+ * "FAIL NAME: file:line: why" (or "skip NAME: why") per case, and ends with
+ * "# <binary>: N passed, N failed[, N skipped]" that tests/run.sh adds up.
  * A failed CHECK stops only its own case (longjmp), so one broken case does not
  * hide the others. Data files are found through t_data_path(), relative to the
  * repository's tests/data directory (DS4_TEST_DATA overrides it). */
@@ -38,6 +38,9 @@ static void t_register(const char *name, t_fn fn) {
         longjmp(t_jmp, 1); \
     } while (0)
 
+/* Skip the current case (counted and reported as skipped, never as passed). */
+#define T_SKIP(...) do { snprintf(t_why, sizeof t_why, __VA_ARGS__); longjmp(t_jmp, 2); } while (0)
+
 #define CHECK(cond) do { if (!(cond)) T_FAIL("check failed: %s", #cond); } while (0)
 #define CHECKF(cond, ...) do { if (!(cond)) T_FAIL(__VA_ARGS__); } while (0)
 #define CHECK_EQ_INT(a, b) do { long long t_a_ = (long long)(a), t_b_ = (long long)(b); \
@@ -56,7 +59,7 @@ __attribute__((unused)) static const char *t_data_path(const char *rel) {
     return buf;
 }
 
-static int t_passed, t_failed, t_i; /* static: must survive longjmp */
+static int t_passed, t_failed, t_skipped, t_i; /* static: must survive longjmp */
 
 int main(int argc, char **argv) {
     const char *self = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
@@ -67,10 +70,14 @@ int main(int argc, char **argv) {
             for (int a = 1; a < argc; a++) if (strcmp(argv[a], t_cases[i].name) == 0) want = 1;
             if (!want) continue;
         }
-        if (setjmp(t_jmp) == 0) {
+        const int jumped = setjmp(t_jmp);
+        if (jumped == 0) {
             t_cases[i].fn();
             printf("ok %s\n", t_cases[i].name);
             t_passed++;
+        } else if (jumped == 2) {
+            printf("skip %s: %s\n", t_cases[i].name, t_why);
+            t_skipped++;
         } else {
             printf("FAIL %s: %s\n", t_cases[i].name, t_why);
             t_failed++;
@@ -78,7 +85,8 @@ int main(int argc, char **argv) {
         fflush(stdout);
 #undef i
     }
-    printf("# %s: %d passed, %d failed\n", self, t_passed, t_failed);
+    if (t_skipped) printf("# %s: %d passed, %d failed, %d skipped\n", self, t_passed, t_failed, t_skipped);
+    else printf("# %s: %d passed, %d failed\n", self, t_passed, t_failed);
     return t_failed ? 1 : 0;
 }
 

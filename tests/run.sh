@@ -2,7 +2,7 @@
 # tests/run.sh BUILD_DIR - runs every test and prints one summary line last.
 #
 # Runs, in order: each C test binary BUILD_DIR/tests/test_* (each prints
-# "# name: N passed, N failed"), then each shell test tests/*/test_*.sh (one
+# "# name: N passed, N failed[, N skipped]"), then each shell test tests/*/test_*.sh (one
 # case per script: exit 0 = pass, 77 = skipped, else fail). Output of each
 # suite goes to BUILD_DIR/test-logs/; failures are replayed in full.
 # The last line is "N passed, N failed[, N skipped]" and the exit status is
@@ -24,15 +24,20 @@ run_c_suite() {
     local t0=$SECONDS
     "$bin" >"$log" 2>&1
     local rc=$?
-    local line p=0 f=0
-    line=$(grep -E '^# .*: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+    local line p=0 f=0 k=0
+    line=$(grep -E '^# .*: [0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$log" | tail -n 1)
     if [[ -n $line ]]; then
-        p=$(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed$/\1/' <<<"$line")
-        f=$(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed$/\2/' <<<"$line")
+        p=$(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed.*/\1/' <<<"$line")
+        f=$(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed.*/\2/' <<<"$line")
+        [[ $line == *skipped ]] && k=$(sed -E 's/.*, ([0-9]+) skipped$/\1/' <<<"$line")
     fi
     if [[ $rc -ne 0 && $f -eq 0 ]]; then f=1; echo "CRASH $name (exit $rc)" >>"$log"; fi
-    passed=$((passed + p)); failed=$((failed + f))
-    printf '%-34s %4d passed %3d failed  (%ds)\n' "$name" "$p" "$f" $((SECONDS - t0))
+    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + k))
+    if [[ $k -gt 0 ]]; then
+        printf '%-34s %4d passed %3d failed %3d skipped  (%ds)\n' "$name" "$p" "$f" "$k" $((SECONDS - t0))
+    else
+        printf '%-34s %4d passed %3d failed  (%ds)\n' "$name" "$p" "$f" $((SECONDS - t0))
+    fi
     if [[ $f -ne 0 ]]; then failed_suites+=("$log"); fi
 }
 
