@@ -30,7 +30,7 @@ run_client claude -p --allowedTools 'Bash(echo:*)' -- "DS4CLAUDETEST: run the sh
 grep -q 'DS4-CLAUDE-DONE: the shell said ds4-tool-42.' "$T/client.out" || fail "scripted final answer not printed"
 trace_requests
 python3 - "$T/requests.jsonl" <<'PY' || fail "requests did not carry the tool round trip"
-import json, sys
+import json, re, sys
 reqs = [json.loads(l) for l in open(sys.argv[1])]
 mine = [r for r in reqs if "DS4CLAUDETEST" in json.dumps(r.get("messages", []))]
 assert len(mine) >= 2, f"{len(mine)} of {len(reqs)} generation requests carry the prompt"
@@ -43,6 +43,10 @@ assert results and results[-1]["tool_use_id"] == uses[-1]["id"], (uses, results)
 c = results[-1]["content"]
 c = c if isinstance(c, str) else json.dumps(c)
 assert "ds4-tool-42" in c, c
+# the tool loop continued the live KV instead of prefilling the prompt again
+hdr = mine[-1]["_hdr"]
+cached, prompt = int(re.search(r" cached=(\d+)", hdr).group(1)), int(re.search(r" prompt=(\d+)", hdr).group(1))
+assert cached > prompt // 2, hdr
 print("tool round trip ok:", uses[-1]["id"], repr(c[:120]))
 PY
 grep -q '^POST /v1/messages?beta=true 200$' "$REQLOG" || fail "no /v1/messages?beta=true in the request log: $(cat "$REQLOG")"

@@ -46,7 +46,7 @@ run_client codex exec --skip-git-repo-check --sandbox workspace-write "DS4CODEXT
 grep -q 'DS4-CODEX-DONE: the shell said ds4-tool-42.' "$T/client.out" || fail "scripted final answer not printed"
 trace_requests
 python3 - "$T/requests.jsonl" <<'PY' || fail "requests did not carry the tool round trip"
-import json, sys
+import json, re, sys
 reqs = [json.loads(l) for l in open(sys.argv[1])]
 assert len(reqs) >= 2, f"{len(reqs)} generation requests"
 assert all(" responses " in r["_hdr"] for r in reqs), [r["_hdr"] for r in reqs]
@@ -59,6 +59,10 @@ assert outs and outs[-1]["call_id"] == calls[-1]["call_id"], (calls, outs)
 out = outs[-1]["output"]
 out = out if isinstance(out, str) else json.dumps(out)
 assert "ds4-tool-42" in out, out
+# the tool loop continued the live KV instead of prefilling the prompt again
+hdr = reqs[-1]["_hdr"]
+cached, prompt = int(re.search(r" cached=(\d+)", hdr).group(1)), int(re.search(r" prompt=(\d+)", hdr).group(1))
+assert cached > prompt // 2, hdr
 print("tool round trip ok:", calls[-1]["call_id"], repr(out[:120]))
 PY
 grep -q '^POST /v1/responses 200$' "$REQLOG" || fail "no /v1/responses in the request log"
