@@ -94,8 +94,12 @@ static __device__ void compressor_step(float *SV, float *SK, const float *v, con
 
 static __global__ void k_compressor(float *SV, float *SK, const float *v, const float *g, const uint16_t *ape, int r,
                                     int w, int64_t pos0, int n, const float *norm_w, float eps, const float *tab,
-                                    int n_rot, int indexer, float *rows, int n_rows0) {
+                                    int n_rot, int indexer, float *rows, int n_rows0, const int64_t *dpos) {
     extern __shared__ float P[]; /* w floats */
+    if (dpos) {
+        pos0 = *dpos;
+        n_rows0 = (int)(pos0 / r);
+    }
     __shared__ double part[256];
     const int L = r == 4 ? 2 : 1, Wc = L * w;
     int emitted = 0;
@@ -125,7 +129,7 @@ extern "C" void ds4cu_compressor(float *SV, float *SK, const float *v, const flo
     e4m3_init();
     if (n > 0)
         k_compressor<<<1, 256, sizeof(float) * w, ds4cu_s>>>(SV, SK, v, g, ape, r, w, pos0, n, norm_w, eps, tab, n_rot,
-                                                             indexer, rows, n_rows0);
+                                                             indexer, rows, n_rows0, ds4cu_dpos);
     ds4cu_after("compressor");
 }
 
@@ -142,8 +146,17 @@ extern "C" void ds4cu_frontier_reset(float *SV, float *SK, int row0, int rows, i
 }
 
 /* ---------------- indexer ---------------- */
+/* In device-position mode the row count is (p+1)/4 (this token's emission
+ * included) and every kernel returns at once while it is <= k. */
+static __device__ __forceinline__ int idx_rows(int n_comp, int k, const int64_t *dpos) {
+    if (!dpos) return n_comp;
+    const int n = (int)((*dpos + 1) / 4);
+    return n > k ? n : 0;
+}
+
 static __global__ void k_idx_scores(const float *idx, int n_comp, const float *qI, const float *wI, int IH, int ID,
-                                    float *scores) {
+                                    float *scores, int k, const int64_t *dpos) {
+    n_comp = idx_rows(n_comp, k, dpos);
     const int c = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x & 31;
     if (c >= n_comp) return;
     const float *K = idx + (int64_t)c * ID;
@@ -166,8 +179,10 @@ static __global__ void k_idx_scores(const float *idx, int n_comp, const float *q
 
 /* flag[i] = 1 when fewer than k rows beat row i (higher score, or equal score
  * and lower index): exactly the CPU's sorted top-k. */
-static __global__ void k_topk_flag(const float *sc, int n, int k, int32_t *flag) {
+static __global__ void k_topk_flag(const float *sc, int n, int k, int32_t *flag, const int64_t *dpos) {
     __shared__ float tile[256];
+    n = idx_rows(n, k, dpos);
+    if (n == 0) return;
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     const float si = i < n ? sc[i] : 0.0f;
     int rank = 0;
@@ -185,8 +200,9 @@ static __global__ void k_topk_flag(const float *sc, int n, int k, int32_t *flag)
     if (i < n) flag[i] = rank < k;
 }
 
-static __global__ void k_compact(const int32_t *flag, int n, int32_t *sel) {
+static __global__ void k_compact(const int32_t *flag, int n, int32_t *sel, int k, const int64_t *dpos) {
     __shared__ int32_t pre[1024];
+    n = idx_rows(n, k, dpos);
     int off = 0;
     for (int base = 0; base < n; base += 1024) {
         const int i = base + threadIdx.x;
@@ -208,9 +224,9 @@ static __global__ void k_compact(const int32_t *flag, int n, int32_t *sel) {
 extern "C" void ds4cu_indexer_select(const float *idx, int n_comp, const float *qI, const float *wI, int IH, int ID,
                                      int k, float *scores, int32_t *flags, int32_t *sel) {
     if (n_comp <= 0) return;
-    k_idx_scores<<<cdiv(n_comp, 8), 256, 0, ds4cu_s>>>(idx, n_comp, qI, wI, IH, ID, scores);
-    k_topk_flag<<<cdiv(n_comp, 256), 256, 0, ds4cu_s>>>(scores, n_comp, k, flags);
-    k_compact<<<1, 1024, 0, ds4cu_s>>>(flags, n_comp, sel);
+    k_idx_scores<<<cdiv(n_comp, 8), 256, 0, ds4cu_s>>>(idx, n_comp, qI, wI, IH, ID, scores, k, ds4cu_dpos);
+    k_topk_flag<<<cdiv(n_comp, 256), 256, 0, ds4cu_s>>>(scores, n_comp, k, flags, ds4cu_dpos);
+    k_compact<<<1, 1024, 0, ds4cu_s>>>(flags, n_comp, sel, k, ds4cu_dpos);
     ds4cu_after("indexer_select");
 }
 
@@ -231,10 +247,14 @@ static __global__ void k_kvh(const float *kv, float *kvh, size_t n) {
 template <int HPB>
 static __global__ void k_attention(const float *q, float *o, const float *raw, int raw_cap, const float *kvh,
                                    int64_t pos0, int swa, const float *comp, int n_comp0, int ratio, const int32_t *sel,
-                                   int top_k, const float *sinks, int H, int D, float scale) {
+                                   int top_k, const float *sinks, int H, int D, float scale, const int64_t *dpos) {
     extern __shared__ float sm[];
     __shared__ float red[HPB][32];
     __shared__ float inv_s[HPB];
+    if (dpos) {
+        pos0 = *dpos;
+        n_comp0 = ratio ? (int)(pos0 / ratio) : 0;
+    }
     const int h0 = blockIdx.x * HPB, t = blockIdx.y;
     const int64_t p = pos0 + t;
     const int n_raw = (int)(p + 1 < swa ? p + 1 : swa);
@@ -322,7 +342,9 @@ static __global__ void k_attention(const float *q, float *o, const float *raw, i
 }
 
 /* The batch's rows into the ring after attention: only the last raw_cap matter. */
-static __global__ void k_raw_store(float *raw, int raw_cap, const float *kvh, int64_t pos0, int n, int D) {
+static __global__ void k_raw_store(float *raw, int raw_cap, const float *kvh, int64_t pos0, int n, int D,
+                            const int64_t *dpos) {
+    if (dpos) pos0 = *dpos;
     const int first = n > raw_cap ? n - raw_cap : 0;
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (int64_t)(n - first) * D) return;
@@ -331,11 +353,12 @@ static __global__ void k_raw_store(float *raw, int raw_cap, const float *kvh, in
 }
 
 extern "C" void ds4cu_attention(const float *q, float *o, const float *kv, float *kvh, float *raw, int raw_cap,
-                                int64_t pos0, int n, int swa, const float *comp, int n_comp0, int ratio,
+                                int64_t pos0, int n, int swa, const float *comp, int n_comp0, int comp_cap, int ratio,
                                 const int32_t *sel, int top_k, const float *sinks, int H, int D, float scale) {
     const size_t nk = (size_t)n * D;
     k_kvh<<<cdiv((int64_t)nk, 256), 256, 0, ds4cu_s>>>(kv, kvh, nk);
     int max_comp = ratio ? n_comp0 + (int)((pos0 + n) / ratio - pos0 / ratio) : 0;
+    if (ds4cu_dpos) max_comp = ratio ? comp_cap : 0; /* sized for any later step */
     if (sel && max_comp > top_k) max_comp = top_k;
     /* Sharing rows across 4 heads pays in prefill; decode needs the blocks. */
     const int nvis = swa + max_comp, hpb = H % 4 == 0 && n * H / 4 >= 256 ? 4 : 1;
@@ -344,12 +367,12 @@ extern "C" void ds4cu_attention(const float *q, float *o, const float *kv, float
     if (hpb == 4) {
         if (smem > 48 * 1024) cudaFuncSetAttribute(k_attention<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         k_attention<4><<<dim3(H / 4, n), threads, smem, ds4cu_s>>>(q, o, raw, raw_cap, kvh, pos0, swa, comp, n_comp0,
-                                                                  ratio, sel, top_k, sinks, H, D, scale);
+                                                                  ratio, sel, top_k, sinks, H, D, scale, ds4cu_dpos);
     } else {
         if (smem > 48 * 1024) cudaFuncSetAttribute(k_attention<1>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         k_attention<1><<<dim3(H, n), threads, smem, ds4cu_s>>>(q, o, raw, raw_cap, kvh, pos0, swa, comp, n_comp0, ratio,
-                                                              sel, top_k, sinks, H, D, scale);
+                                                              sel, top_k, sinks, H, D, scale, ds4cu_dpos);
     }
-    k_raw_store<<<cdiv((int64_t)(n < raw_cap ? n : raw_cap) * D, 256), 256, 0, ds4cu_s>>>(raw, raw_cap, kvh, pos0, n, D);
+    k_raw_store<<<cdiv((int64_t)(n < raw_cap ? n : raw_cap) * D, 256), 256, 0, ds4cu_s>>>(raw, raw_cap, kvh, pos0, n, D, ds4cu_dpos);
     ds4cu_after("attention");
 }

@@ -59,6 +59,8 @@ static void cu_session_free(ds4_session *s) {
     ds4cu_free(cs->rope[1]);
     ds4cu_free(cs->isc);
     ds4cu_free(cs->iflag);
+    ds4cu_free(cs->dpos);
+    ds4cu_graph_free(cs->graph);
     ds4_cuda_scratch_free(&cs->s);
     free(cs);
     s->be = NULL;
@@ -108,7 +110,8 @@ static int cu_session_init(ds4_session *s, ds4_err *err) {
         }
     }
     if (!(cs->rope[0] = dalloc((size_t)s->ctx * c->n_rot)) || !(cs->rope[1] = dalloc((size_t)s->ctx * c->n_rot)) ||
-        !(cs->isc = dalloc(cs->comp_cap)) || !(cs->iflag = ds4cu_malloc(sizeof(int32_t) * cs->comp_cap)))
+        !(cs->isc = dalloc(cs->comp_cap)) || !(cs->iflag = ds4cu_malloc(sizeof(int32_t) * cs->comp_cap)) ||
+        !(cs->dpos = ds4cu_malloc(sizeof(int64_t))))
         goto oom;
     cu_session_reset(s);
     return 0;

@@ -21,6 +21,10 @@
 #include "engine/cuda/ops.h"
 
 extern cudaStream_t ds4cu_s;
+/* Device-position mode (CUDA-graph decode): when set, the position-dependent
+ * kernels read their first position from this device int64 instead of their
+ * pos0 argument, so a captured graph stays valid from one token to the next. */
+extern const int64_t *ds4cu_dpos;
 
 /* Called after every launch: records the first launch error with the op's
  * name (and, with DS4_CUDA_SYNC=1 in the environment, synchronizes so that a

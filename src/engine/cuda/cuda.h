@@ -40,6 +40,13 @@ typedef struct cu_session {
     float *isc;            /* indexer scores, comp_cap */
     int32_t *iflag;        /* comp_cap */
     cu_scratch s;
+    /* CUDA-graph decode: one captured single-token step, replayed with the
+     * position in dpos; rebuilt when what it baked in changes. */
+    int64_t *dpos;
+    void *graph;
+    int graph_warm;
+    float graph_steer_ffn, graph_steer_attn;
+    const float *graph_steer;
 } cu_session;
 
 static inline cu_model *cu_m(const ds4_model *m) { return (cu_model *)m->be_model; }

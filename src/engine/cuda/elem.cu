@@ -42,7 +42,8 @@ extern "C" void ds4cu_rmsnorm(const float *x, const float *w, float *y, int rows
 
 /* ---------------- RoPE ---------------- */
 static __global__ void k_rope(float *x, int n_tok, int nh, int width, int n_rot, const float *tab, int64_t pos0,
-                              int inverse) {
+                              int inverse, const int64_t *dpos) {
+    if (dpos) pos0 = *dpos;
     const int half = n_rot / 2;
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (int64_t)n_tok * nh * half) return;
@@ -60,7 +61,7 @@ static __global__ void k_rope(float *x, int n_tok, int nh, int width, int n_rot,
 extern "C" void ds4cu_rope(float *x, int n_tok, int nh, int width, int n_rot, const float *tab, int64_t pos0,
                            int inverse) {
     const int64_t n = (int64_t)n_tok * nh * (n_rot / 2);
-    if (n > 0) k_rope<<<cdiv(n, 256), 256, 0, ds4cu_s>>>(x, n_tok, nh, width, n_rot, tab, pos0, inverse);
+    if (n > 0) k_rope<<<cdiv(n, 256), 256, 0, ds4cu_s>>>(x, n_tok, nh, width, n_rot, tab, pos0, inverse, ds4cu_dpos);
     ds4cu_after("rope");
 }
 

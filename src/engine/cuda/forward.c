@@ -16,6 +16,10 @@
 
 #define BATCH 256
 
+/* Set while a decode step is captured into a CUDA graph: the indexer then
+ * always runs (it decides on the device whether it has anything to do). */
+static int g_graph;
+
 void ds4_cuda_scratch_free(cu_scratch *sc) {
     float *f[] = {sc->X, sc->X2, sc->a, sc->xn, sc->fo, sc->pre, sc->post, sc->comb, sc->u, sc->mix, sc->qa,
                   sc->qr, sc->q, sc->o, sc->kvr, sc->kvv, sc->lo, sc->cmp_kv, sc->cmp_gate, sc->icmp_kv,
@@ -172,7 +176,12 @@ static void attention_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n,
         ds4cu_compressor(kv->icmp_sv, kv->icmp_sk, sc->icmp_kv, sc->icmp_gate, cu_w(m, &L->icmp_ape), 4, ID, pos0, n,
                          cu_w(m, &L->icmp_norm), c->rms_eps, tab, nr, 1, kv->idx, (int)kv->n_idx);
         kv->n_idx += (uint32_t)emitted;
-        for (int t = 0; t < n; t++) {
+        if (g_graph) {
+            ds4cu_indexer_select(kv->idx, (int)cs->comp_cap, sc->qI, sc->wI, IH, ID, (int)c->idx_top_k, cs->isc,
+                                 cs->iflag, sc->isel);
+            sel = sc->isel;
+        }
+        for (int t = 0; t < n && !g_graph; t++) {
             const int64_t p = pos0 + t;
             const int nct = (int)nc0 + (int)((p + 1) / 4 - pos0 / 4);
             if (nct <= (int)c->idx_top_k) continue;
@@ -182,7 +191,7 @@ static void attention_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n,
         }
     }
     ds4cu_attention(sc->q, sc->o, sc->kvv, sc->kvh, kv->raw, (int)cs->raw_cap, pos0, n, (int)c->swa, kv->comp,
-                    (int)nc0, (int)r, sel, (int)c->idx_top_k, cu_w(m, &L->sinks), H, D, 1.0f / sqrtf((float)D));
+                    (int)nc0, r ? (int)((uint32_t)ss->ctx / r + 2) : 0, (int)r, sel, (int)c->idx_top_k, cu_w(m, &L->sinks), H, D, 1.0f / sqrtf((float)D));
     ds4cu_rope(sc->o, n, H, D, nr, tab, pos0, 1);
     mm(m, sc, &L->out_a, sc->o, n, (int)c->o_groups, sc->lo);
     mm(m, sc, &L->out_b, sc->lo, n, 1, sc->fo);
@@ -252,11 +261,11 @@ static int upload_steer(ds4_model *m) {
     return 0;
 }
 
-static int forward_batch(ds4_session *ss, const int32_t *tokens, int n, int64_t pos0, float *logits_all, int last) {
+/* Every kernel of one batch, no transfers (so a decode step can be captured). */
+static void forward_kernels(ds4_session *ss, int n, int64_t pos0, int all_rows, int last) {
     ds4_model *m = ss->m;
     const ds4_config *c = &m->cfg;
     cu_scratch *sc = &cu_s(ss)->s;
-    if (ds4cu_h2d(sc->tokens, tokens, sizeof(int32_t) * (size_t)n)) return -1;
     ds4cu_embed(cu_w(m, &m->w.embd), sc->tokens, n, (int)c->n_embd, (int)c->n_hc, sc->X);
     for (uint32_t il = 0; il < c->n_layer; il++) {
         const ds4_layer_weights *L = &m->w.layer[il];
@@ -269,14 +278,75 @@ static int forward_batch(ds4_session *ss, const int32_t *tokens, int n, int64_t 
         steer(m, il, ss->steer_ffn, sc->fo, n);
         hc_post(c, sc, n);
     }
+    if (all_rows) output_head(m, sc, 0, n);
+    else if (last) output_head(m, sc, n - 1, 1);
+}
+
+static int forward_batch(ds4_session *ss, const int32_t *tokens, int n, int64_t pos0, float *logits_all, int last) {
+    const ds4_config *c = &ss->m->cfg;
+    cu_scratch *sc = &cu_s(ss)->s;
+    if (ds4cu_h2d(sc->tokens, tokens, sizeof(int32_t) * (size_t)n)) return -1;
+    forward_kernels(ss, n, pos0, logits_all != NULL, last);
     const size_t V = c->n_vocab;
     if (logits_all) {
-        output_head(m, sc, 0, n);
         if (ds4cu_d2h(logits_all, sc->logits, sizeof(float) * V * (size_t)n)) return -1;
         if (last) memcpy(ss->logits, logits_all + (size_t)(n - 1) * V, sizeof(float) * V);
     } else if (last) {
-        output_head(m, sc, n - 1, 1);
         if (ds4cu_d2h(ss->logits, sc->logits, sizeof(float) * V)) return -1;
+    }
+    return ds4cu_sync();
+}
+
+static int graphs_enabled(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *g = getenv("DS4_CUDA_GRAPH"), *s = getenv("DS4_CUDA_SYNC"), *p = getenv("DS4_CUDA_PROFILE");
+        on = !(g && atoi(g) == 0) && !(s && atoi(s) > 0) && !(p && atoi(p) > 0);
+    }
+    return on;
+}
+
+/* One token through the captured graph (captured on the second decode step
+ * of a session, after a plain one has initialised every lazy table). */
+static int decode_graph(ds4_session *ss, int32_t token, float *logits_row) {
+    ds4_model *m = ss->m;
+    const ds4_config *c = &m->cfg;
+    cu_session *cs = cu_s(ss);
+    cu_scratch *sc = &cs->s;
+    const int64_t p = ss->n;
+    if (cs->graph && (cs->graph_steer_ffn != ss->steer_ffn || cs->graph_steer_attn != ss->steer_attn ||
+                      cs->graph_steer != m->steer)) {
+        ds4cu_graph_free(cs->graph);
+        cs->graph = NULL;
+    }
+    if (!cs->graph && !cs->graph_warm) {
+        cs->graph_warm = 1;
+        return forward_batch(ss, &token, 1, p, logits_row, 1);
+    }
+    if (ds4cu_h2d(sc->tokens, &token, sizeof token) || ds4cu_h2d(cs->dpos, &p, sizeof p)) return -1;
+    if (!cs->graph) {
+        if (ds4cu_sync() || ds4cu_graph_begin()) return -1;
+        ds4cu_set_dpos(cs->dpos);
+        g_graph = 1;
+        forward_kernels(ss, 1, p, 0, 1);
+        g_graph = 0;
+        ds4cu_set_dpos(NULL);
+        cs->graph = ds4cu_graph_end();
+        if (!cs->graph) return -1;
+        cs->graph_steer_ffn = ss->steer_ffn;
+        cs->graph_steer_attn = ss->steer_attn;
+        cs->graph_steer = m->steer;
+    }
+    if (ds4cu_graph_launch(cs->graph)) return -1;
+    const size_t V = c->n_vocab;
+    if (ds4cu_d2h(ss->logits, sc->logits, sizeof(float) * V)) return -1;
+    if (logits_row) memcpy(logits_row, ss->logits, sizeof(float) * V);
+    /* The host's compressed-row counts, as the replayed kernels advanced them. */
+    for (uint32_t il = 0; il < c->n_layer; il++) {
+        const uint32_t r = c->compress_ratio[il];
+        if (!r) continue;
+        cs->kv[il].n_comp = (uint32_t)((p + 1) / r);
+        if (r == 4) cs->kv[il].n_idx = cs->kv[il].n_comp;
     }
     return ds4cu_sync();
 }
@@ -290,6 +360,8 @@ int ds4_cuda_forward(ds4_session *ss, const int32_t *tokens, int n, float *logit
                         c->n_expert_used);
     const int want = n < BATCH ? n : BATCH;
     if (cs->s.cap < want) {
+        ds4cu_graph_free(cs->graph); /* it baked in the old scratch pointers */
+        cs->graph = NULL;
         ds4_cuda_scratch_free(&cs->s);
         if (scratch_init(&cs->s, c, want)) {
             ds4_cuda_scratch_free(&cs->s);
@@ -298,6 +370,11 @@ int ds4_cuda_forward(ds4_session *ss, const int32_t *tokens, int n, float *logit
     }
     if (upload_steer(m) || rope_ensure(ss, ss->n + n))
         return ds4_errf(err, "--backend cuda: uploading tables: %s", ds4cu_error());
+    if (n == 1 && graphs_enabled()) {
+        if (decode_graph(ss, tokens[0], logits_all))
+            return ds4_errf(err, "--backend cuda: decode step (graph) at position %d: %s", ss->n, ds4cu_error());
+        return 0;
+    }
     for (int done = 0; done < n;) {
         const int len = n - done < cs->s.cap ? n - done : cs->s.cap;
         if (forward_batch(ss, tokens + done, len, (int64_t)ss->n + done,

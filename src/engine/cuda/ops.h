@@ -41,6 +41,11 @@ void ds4cu_device_info(char *name, size_t len, int *sms, size_t *mem);
 /* Device-to-device copy bandwidth in bytes/s over `bytes` (copied `reps` times). */
 double ds4cu_d2d_bandwidth(size_t bytes, int reps);
 
+/* Device-position mode: until reset with NULL, RoPE, compressors, attention
+ * and the indexer take the position of their (single) token from *d (a device
+ * int64), and derive the compressed-row counts from it, so their launch
+ * arguments do not change from one decode step to the next. */
+void ds4cu_set_dpos(const int64_t *d);
 /* CUDA graphs for the decode step: begin capture on the stream, end and
  * instantiate (returns an opaque handle), launch, destroy. */
 int ds4cu_graph_begin(void);
@@ -129,8 +134,8 @@ void ds4cu_indexer_select(const float *idx, int n_comp, const float *qI, const f
  * n_comp0 + (its emissions) compressed rows, or sel[t·top_k ...] when sel is
  * given and that count exceeds top_k. */
 void ds4cu_attention(const float *q, float *o, const float *kv, float *kvh, float *raw, int raw_cap, int64_t pos0,
-                     int n, int swa, const float *comp, int n_comp0, int ratio, const int32_t *sel, int top_k,
-                     const float *sinks, int H, int D, float scale);
+                     int n, int swa, const float *comp, int n_comp0, int comp_cap, int ratio, const int32_t *sel,
+                     int top_k, const float *sinks, int H, int D, float scale);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,9 @@
 #include "engine/cuda/common.cuh"
 
 cudaStream_t ds4cu_s;
+const int64_t *ds4cu_dpos;
+
+extern "C" void ds4cu_set_dpos(const int64_t *d) { ds4cu_dpos = d; }
 static char last_err[256];
 static int pending; /* an error recorded by ds4cu_after not yet reported */
 
