@@ -111,7 +111,9 @@ int main(int argc, char **argv) {
         int32_t next = ds4_argmax(ds4_session_logits(s), (int)c->n_vocab);
         if (ds4_session_eval(s, next, &err)) { fprintf(stderr, "gpu_decode: %s\n", err.msg); return 1; } /* warm-up */
 #ifdef DS4_HAVE_CUDA
-        ds4cu_prof_reset(); /* DS4_CUDA_PROFILE=1: the table printed at exit covers decode only */
+        /* DS4_CUDA_PROFILE=1: the table printed at exit covers decode only (or everything, prefills
+         * included, with DS4_BENCH_PROFILE_ALL=1) */
+        if (!getenv("DS4_BENCH_PROFILE_ALL")) ds4cu_prof_reset();
 #endif
         t0 = now();
         for (int g = 0; g < gen - 1; g++) {

@@ -10,6 +10,9 @@
 #      to local disk) and the decode/prefill benchmark bench/gpu_decode.c.
 # Output goes to stdout and $OUT/gpu-run.log. Knobs: DS4_GPU_LAYERS (8),
 # DS4_GPU_CTX (2048,8192), DS4_GPU_GEN (16), DS4_GPU_STEPS (ops,golden,bench).
+# Backend knobs (environment, any program): DS4_CUDA_GRAPH=0 (no graph decode),
+# DS4_CUDA_SYNC=1 (synchronize after every op, so a faulting kernel is named),
+# DS4_CUDA_PROFILE=1 (per-op GPU time table at exit), DS4_CUDA_NT (8/16/32).
 #
 # Prebuilt bundle (made on a dev machine with nvcc and no GPU):
 #   make BUILD=build-gpu CUDA=1 CU_ARCHS="-gencode arch=compute_90,code=sm_90" \

@@ -7,6 +7,8 @@
  * lanes with shuffles, so every output is bit-identical to the CPU's
  * ds4_vec_dot_*_ref. F16 weights: one thread per output summing in index
  * order (exact) or a warp with a tree reduction (fast, m->exact < 0). */
+#include <stdlib.h>
+
 #include "engine/cuda/common.cuh"
 
 extern "C" {
@@ -76,10 +78,18 @@ extern "C" void ds4cu_matvec_q8_0(const void *W, size_t row_bytes, int64_t in, i
     const uint8_t *w = (const uint8_t *)W;
     const cu_act_q8_0 *x = (const cu_act_q8_0 *)xq;
     const int stage = ((uintptr_t)W & 15) == 0 && (row_bytes & 15) == 0;
+    /* Tokens per weight read in a batch: DS4_CUDA_NT = 8 (default), 16 or 32 (prefill experiments). */
+    static int nt = 0;
+    if (!nt) {
+        const char *e = getenv("DS4_CUDA_NT");
+        nt = e && (atoi(e) == 16 || atoi(e) == 32) ? atoi(e) : 8;
+    }
     if (n == 1 && stage) k_mv_q8_0<1, 1><<<dim3(gx, 1), 256, 0, ds4cu_s>>>(w, row_bytes, nb, out, rpg, xrb, x, n, y);
     else if (n == 1) k_mv_q8_0<1, 0><<<dim3(gx, 1), 256, 0, ds4cu_s>>>(w, row_bytes, nb, out, rpg, xrb, x, n, y);
-    else if (stage) k_mv_q8_0<8, 1><<<dim3(gx, cdiv(n, 8)), 256, 0, ds4cu_s>>>(w, row_bytes, nb, out, rpg, xrb, x, n, y);
-    else k_mv_q8_0<8, 0><<<dim3(gx, cdiv(n, 8)), 256, 0, ds4cu_s>>>(w, row_bytes, nb, out, rpg, xrb, x, n, y);
+    else if (!stage) k_mv_q8_0<8, 0><<<dim3(gx, cdiv(n, 8)), 256, 0, ds4cu_s>>>(w, row_bytes, nb, out, rpg, xrb, x, n, y);
+    else if (nt == 32) k_mv_q8_0<32, 1><<<dim3(gx, cdiv(n, 32)), 256, 0, ds4cu_s>>>(w, row_bytes, nb, out, rpg, xrb, x, n, y);
+    else if (nt == 16) k_mv_q8_0<16, 1><<<dim3(gx, cdiv(n, 16)), 256, 0, ds4cu_s>>>(w, row_bytes, nb, out, rpg, xrb, x, n, y);
+    else k_mv_q8_0<8, 1><<<dim3(gx, cdiv(n, 8)), 256, 0, ds4cu_s>>>(w, row_bytes, nb, out, rpg, xrb, x, n, y);
     ds4cu_after("matvec_q8_0");
 }
 
