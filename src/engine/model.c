@@ -7,6 +7,9 @@
 #include <xxhash.h>
 
 #include "engine/internal.h"
+#ifdef DS4_HAVE_CUDA
+#include "engine/cuda/ops.h"
+#endif
 
 ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_err *err) {
     ds4_model_opts def = {0};
@@ -51,6 +54,17 @@ ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_err 
     m->exact = opts->exact >= 0 ? 1 : 0;
     m->pool = ds4_pool_new(opts->n_threads);
     if (!m->pool) { ds4_errf(err, "cannot start CPU threads"); goto fail; }
+#ifdef DS4_HAVE_CUDA
+    /* No --backend: the GPU when one is usable and the weights fit, else the CPU. */
+    if (!opts->backend && ds4cu_device_count() > 0) {
+        ds4_err cerr = {{0}};
+        if (ds4_backend_cuda.model_init(m, &cerr) == 0) {
+            m->be = &ds4_backend_cuda;
+            return m;
+        }
+        fprintf(stderr, "ds4: not using the GPU (%s); running on the CPU\n", cerr.msg);
+    }
+#endif
     if (be->model_init(m, err)) goto fail;
     m->be = be;
     return m;
