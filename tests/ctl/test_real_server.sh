@@ -11,12 +11,12 @@ TINY="$ROOT/tests/data/oracle/tiny-a/ds4-synth-tiny-a.gguf"
 [ -f "$TINY" ] || { echo "tiny model $TINY missing; skipping"; exit 77; }
 setup_runtime
 cp "$TINY" "$DS4_RUNTIME_DIR/gguf/model.gguf"
-export DS4_SERVER_BIN="$SERVER" DS4_DIR_STEERING_FFN=0 DS4_DIR_STEERING_ATTN=0 DS4_CTX=4096 \
+export DS4_SERVER_BIN="$SERVER" DS4_DIR_STEERING_FFN=0 DS4_DIR_STEERING_ATTN=0 DS4_CTX=16384 \
        DS4_LOCK_FILE="$T/ds4.lock" DS4_IDLE_GRACE_S=1 DS4_SHUTDOWN_GRACE_S=20
 sleep 300 & c=$!; PIDS_TO_KILL+=($c)
 out=$("$DS4CTL" ensure --client-pid $c) || fail "ensure with the real server failed: $out"
 grep -q '"alreadyRunning":false' <<<"$out" || fail "not a fresh start: $out"
-grep -q -- "--ctx 4096 --kv-disk-dir $DS4_HOME/kv --kv-disk-space-mb 8192 --port $DS4_PORT\$" "$DS4_HOME/log" \
+grep -q -- "--ctx 16384 --kv-disk-dir $DS4_HOME/kv --kv-disk-space-mb 8192 --port $DS4_PORT\$" "$DS4_HOME/log" \
     || fail "unexpected argv: $(grep '^\[.*\] \$ ' "$DS4_HOME/log")"
 spid=$(json_field "$DS4_HOME/server.json" pid)
 "$DS4CTL" status | grep -q 'identity ok' || fail "identity of the real server not verified"
