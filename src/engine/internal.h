@@ -48,6 +48,34 @@ struct ds4_session {
 static inline uint32_t ds4_cmp_lanes(uint32_t ratio) { return ratio == 4 ? 2 : 1; }
 static inline uint32_t ds4_cmp_rows(uint32_t ratio) { return ratio == 4 ? 8 : ratio; }
 
+/* One layer's KV state in float counts (spec/model.md §5.1), for a context of
+ * ctx tokens: every backend allocates, and the snapshot serialises, exactly
+ * these. Parts a layer does not have are 0. */
+typedef struct ds4_kv_geom {
+    size_t raw;                 /* raw window: raw_window rows × head_dim */
+    size_t row, comp_cap;       /* compressed row width, capacity in rows */
+    size_t frontier;            /* each of SV and SK */
+    size_t irow, idx_cap;       /* indexer row width (128), capacity in rows */
+    size_t ifrontier;           /* each of the indexer's SV and SK */
+} ds4_kv_geom;
+
+static inline ds4_kv_geom ds4_kv_geometry(const ds4_config *c, int ctx, uint32_t raw_window, uint32_t il) {
+    const uint32_t r = c->compress_ratio[il];
+    ds4_kv_geom g = {0};
+    g.raw = (size_t)raw_window * c->head_dim;
+    if (r) {
+        g.row = c->head_dim;
+        g.comp_cap = (size_t)ctx / r + 2;
+        g.frontier = (size_t)ds4_cmp_rows(r) * ds4_cmp_lanes(r) * c->head_dim;
+    }
+    if (r == 4) {
+        g.irow = c->idx_head_dim;
+        g.idx_cap = (size_t)ctx / 4 + 2;
+        g.ifrontier = 8 * 2 * (size_t)c->idx_head_dim;
+    }
+    return g;
+}
+
 /* Forward pass over n new tokens at positions s->n ... s->n+n-1 through the
  * model's backend. Writes the logits of every row into logits_all
  * (n × n_vocab) when it is not NULL, and always the last row into s->logits.

@@ -14,17 +14,28 @@
 static size_t payload_size(const ds4_session *s, uint32_t p, const uint32_t *n_comp, const uint32_t *n_idx) {
     const ds4_config *c = &s->m->cfg;
     const uint32_t raw_rows = p < s->raw_window ? p : s->raw_window;
-    size_t sz = 13 * 4 + (size_t)p * 4 + (size_t)c->n_vocab * 4 + (size_t)c->n_layer * 8;
+    size_t floats = 0;
     for (uint32_t il = 0; il < c->n_layer; il++) {
-        const uint32_t r = c->compress_ratio[il], D = c->head_dim;
-        sz += (size_t)raw_rows * D * 4;
-        if (r) {
-            const size_t Wc = (size_t)ds4_cmp_lanes(r) * D, rows = r == 4 ? 8 : r;
-            sz += (size_t)n_comp[il] * D * 4 + 2 * rows * Wc * 4;
-        }
-        if (r == 4) sz += (size_t)n_idx[il] * c->idx_head_dim * 4 + 2 * 8 * 2 * (size_t)c->idx_head_dim * 4;
+        const ds4_kv_geom g = ds4_kv_geometry(c, s->ctx, s->raw_window, il);
+        floats += (size_t)raw_rows * c->head_dim + n_comp[il] * g.row + 2 * g.frontier + n_idx[il] * g.irow +
+                  2 * g.ifrontier;
     }
-    return sz;
+    return 13 * 4 + (size_t)p * 4 + (size_t)c->n_vocab * 4 + (size_t)c->n_layer * 8 + floats * 4;
+}
+
+/* The per-layer part of the payload, in file order: raw rows, compressed rows,
+ * SV, SK, indexer rows, indexer SV, SK (absent parts have length 0). */
+typedef struct layer_parts {
+    float *ptr[7];
+    size_t floats[7];
+} layer_parts;
+
+static layer_parts parts_of(const ds4_session *s, uint32_t il, const ds4_kv_view *v) {
+    const ds4_kv_geom g = ds4_kv_geometry(&s->m->cfg, s->ctx, s->raw_window, il);
+    layer_parts lp = {{v->raw, v->comp, v->cmp_sv, v->cmp_sk, v->idx, v->icmp_sv, v->icmp_sk},
+                      {(size_t)v->n_raw * s->m->cfg.head_dim, v->n_comp * g.row, g.frontier, g.frontier,
+                       v->n_idx * g.irow, g.ifrontier, g.ifrontier}};
+    return lp;
 }
 
 /* Host buffers for one layer's view, sized for the largest layer. */
@@ -51,7 +62,10 @@ static int view_alloc(const ds4_session *s, uint32_t max_comp, view_buf *b, ds4_
     return 0;
 }
 
-static uint8_t *put(uint8_t *o, const void *src, size_t n) { memcpy(o, src, n); return o + n; }
+static uint8_t *put(uint8_t *o, const void *src, size_t n) {
+    if (n) memcpy(o, src, n);
+    return o + n;
+}
 
 int ds4_session_save(const ds4_session *s, uint8_t **blob, size_t *len, ds4_err *err) {
     const ds4_config *c = &s->m->cfg;
@@ -81,24 +95,12 @@ int ds4_session_save(const ds4_session *s, uint8_t **blob, size_t *len, ds4_err 
     o = put(o, n_idx, (size_t)c->n_layer * 4);
     int rc = 0;
     for (uint32_t il = 0; il < c->n_layer && rc == 0; il++) {
-        const uint32_t r = c->compress_ratio[il], D = c->head_dim;
         vb.v.n_raw = raw_rows;
         vb.v.n_comp = n_comp[il];
         vb.v.n_idx = n_idx[il];
         if ((rc = be->kv_export(s, il, &vb.v, err))) break;
-        o = put(o, vb.v.raw, (size_t)raw_rows * D * 4);
-        if (r) {
-            const size_t fr = (size_t)ds4_cmp_rows(r) * ds4_cmp_lanes(r) * D * 4;
-            o = put(o, vb.v.comp, (size_t)n_comp[il] * D * 4);
-            o = put(o, vb.v.cmp_sv, fr);
-            o = put(o, vb.v.cmp_sk, fr);
-        }
-        if (r == 4) {
-            const size_t fi = 8 * 2 * (size_t)c->idx_head_dim * 4;
-            o = put(o, vb.v.idx, (size_t)n_idx[il] * c->idx_head_dim * 4);
-            o = put(o, vb.v.icmp_sv, fi);
-            o = put(o, vb.v.icmp_sk, fi);
-        }
+        const layer_parts lp = parts_of(s, il, &vb.v);
+        for (int i = 0; i < 7; i++) o = put(o, lp.ptr[i], lp.floats[i] * 4);
     }
     free(vb.mem);
     free(n_comp);
@@ -171,22 +173,13 @@ int ds4_session_load(ds4_session *s, const uint8_t *blob, size_t len, ds4_err *e
     const uint32_t raw_rows = p < s->raw_window ? p : s->raw_window;
     int rc = 0;
     for (uint32_t il = 0; il < c->n_layer && rc == 0; il++) {
-        const uint32_t r = c->compress_ratio[il], D = c->head_dim;
         vb.v.n_raw = raw_rows;
         vb.v.n_comp = n_comp[il];
         vb.v.n_idx = n_idx[il];
-        memcpy(vb.v.raw, in, (size_t)raw_rows * D * 4); in += (size_t)raw_rows * D * 4;
-        if (r) {
-            const size_t fr = (size_t)ds4_cmp_rows(r) * ds4_cmp_lanes(r) * D * 4;
-            memcpy(vb.v.comp, in, (size_t)n_comp[il] * D * 4); in += (size_t)n_comp[il] * D * 4;
-            memcpy(vb.v.cmp_sv, in, fr); in += fr;
-            memcpy(vb.v.cmp_sk, in, fr); in += fr;
-        }
-        if (r == 4) {
-            const size_t fi = 8 * 2 * (size_t)c->idx_head_dim * 4;
-            memcpy(vb.v.idx, in, (size_t)n_idx[il] * c->idx_head_dim * 4); in += (size_t)n_idx[il] * c->idx_head_dim * 4;
-            memcpy(vb.v.icmp_sv, in, fi); in += fi;
-            memcpy(vb.v.icmp_sk, in, fi); in += fi;
+        const layer_parts lp = parts_of(s, il, &vb.v);
+        for (int i = 0; i < 7; i++) {
+            if (lp.floats[i]) memcpy(lp.ptr[i], in, lp.floats[i] * 4);
+            in += lp.floats[i] * 4;
         }
         rc = s->m->be->kv_import(s, il, &vb.v, err);
     }

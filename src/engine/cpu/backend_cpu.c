@@ -30,56 +30,59 @@ static void cpu_session_free(ds4_session *s) {
     s->be = NULL;
 }
 
+static ds4_kv_geom geom(const ds4_session *s, uint32_t il) {
+    return ds4_kv_geometry(&s->m->cfg, s->ctx, s->raw_window, il);
+}
+
+/* Empty frontier: value 0, score -1e30 ("minus infinity", spec §4.6.4). */
+static void frontier_reset(float *sv, float *sk, size_t n) {
+    if (!n) return;
+    memset(sv, 0, sizeof(float) * n);
+    for (size_t i = 0; i < n; i++) sk[i] = -1e30f;
+}
+
 static void cpu_session_reset(ds4_session *s) {
-    const ds4_config *c = &s->m->cfg;
     ds4_cpu_session *cs = ds4_cpu(s);
-    for (uint32_t il = 0; il < c->n_layer; il++) {
+    for (uint32_t il = 0; il < s->m->cfg.n_layer; il++) {
+        const ds4_kv_geom g = geom(s, il);
         ds4_layer_kv *k = &cs->kv[il];
-        const uint32_t r = c->compress_ratio[il];
         k->n_comp = k->n_idx = 0;
-        if (r) {
-            const size_t n = (size_t)ds4_cmp_rows(r) * ds4_cmp_lanes(r) * c->head_dim;
-            memset(k->cmp_sv, 0, sizeof(float) * n);
-            for (size_t i = 0; i < n; i++) k->cmp_sk[i] = -1e30f;
-        }
-        if (r == 4) {
-            const size_t n = 8 * 2 * (size_t)c->idx_head_dim;
-            memset(k->icmp_sv, 0, sizeof(float) * n);
-            for (size_t i = 0; i < n; i++) k->icmp_sk[i] = -1e30f;
-        }
+        frontier_reset(k->cmp_sv, k->cmp_sk, g.frontier);
+        frontier_reset(k->icmp_sv, k->icmp_sk, g.ifrontier);
     }
 }
 
+/* Allocates the arrays of one layer for geometry g (frontiers and, unless
+ * frontiers_only, the raw window and the row caches); 0 or -1. */
+static int layer_alloc(ds4_layer_kv *k, const ds4_kv_geom *g, int frontiers_only) {
+    const int has_c = g->frontier > 0, has_i = g->ifrontier > 0;
+    if (!(k->raw = falloc(g->raw))) return -1;
+    if (has_c && (!(k->cmp_sv = falloc(g->frontier)) || !(k->cmp_sk = falloc(g->frontier)))) return -1;
+    if (has_i && (!(k->icmp_sv = falloc(g->ifrontier)) || !(k->icmp_sk = falloc(g->ifrontier)))) return -1;
+    if (frontiers_only) return 0;
+    if (has_c && !(k->comp = falloc(g->comp_cap * g->row))) return -1;
+    if (has_i && !(k->idx = falloc(g->idx_cap * g->irow))) return -1;
+    return 0;
+}
+
 static int cpu_session_init(ds4_session *s, ds4_err *err) {
-    const ds4_config *c = &s->m->cfg;
     ds4_cpu_session *cs = calloc(1, sizeof *cs);
     if (!cs) return ds4_errf(err, "out of memory");
     s->be = cs;
     cs->raw_cap = s->raw_window;
     cs->comp_cap = (uint32_t)(s->ctx / 4 + 2);
-    cs->kv = calloc(c->n_layer, sizeof *cs->kv);
-    if (!cs->kv) goto oom;
-    for (uint32_t il = 0; il < c->n_layer; il++) {
-        ds4_layer_kv *k = &cs->kv[il];
-        const uint32_t r = c->compress_ratio[il], D = c->head_dim;
-        if (!(k->raw = falloc((size_t)cs->raw_cap * D))) goto oom;
-        if (r) {
-            const size_t cap = (size_t)s->ctx / r + 2, Wc = (size_t)ds4_cmp_lanes(r) * D, rows = ds4_cmp_rows(r);
-            if (!(k->comp = falloc(cap * D)) || !(k->cmp_sv = falloc(rows * Wc)) || !(k->cmp_sk = falloc(rows * Wc)))
-                goto oom;
-        }
-        if (r == 4) {
-            const size_t cap = (size_t)s->ctx / 4 + 2, Wi = 2 * (size_t)c->idx_head_dim;
-            if (!(k->idx = falloc(cap * c->idx_head_dim)) || !(k->icmp_sv = falloc(8 * Wi)) ||
-                !(k->icmp_sk = falloc(8 * Wi)))
-                goto oom;
-        }
+    cs->kv = calloc(s->m->cfg.n_layer, sizeof *cs->kv);
+    int bad = !cs->kv;
+    for (uint32_t il = 0; !bad && il < s->m->cfg.n_layer; il++) {
+        const ds4_kv_geom g = geom(s, il);
+        bad = layer_alloc(&cs->kv[il], &g, 0);
+    }
+    if (bad) {
+        cpu_session_free(s);
+        return ds4_errf(err, "out of memory for the KV cache of a %d-token context", s->ctx);
     }
     cpu_session_reset(s);
     return 0;
-oom:
-    cpu_session_free(s);
-    return ds4_errf(err, "out of memory for the KV cache of a %d-token context", s->ctx);
 }
 
 static void cpu_kv_counts(const ds4_session *s, uint32_t il, uint32_t *n_comp, uint32_t *n_idx) {
@@ -87,101 +90,77 @@ static void cpu_kv_counts(const ds4_session *s, uint32_t il, uint32_t *n_comp, u
     *n_idx = ds4_cpu(s)->kv[il].n_idx;
 }
 
+/* Copies everything but the raw window between a live layer and another
+ * ds4_layer_kv laid out the same way (a mark, or the view's arrays). */
+static void copy_frontiers(ds4_layer_kv *dst, const ds4_layer_kv *src, const ds4_kv_geom *g) {
+    if (g->frontier) {
+        memcpy(dst->cmp_sv, src->cmp_sv, sizeof(float) * g->frontier);
+        memcpy(dst->cmp_sk, src->cmp_sk, sizeof(float) * g->frontier);
+    }
+    if (g->ifrontier) {
+        memcpy(dst->icmp_sv, src->icmp_sv, sizeof(float) * g->ifrontier);
+        memcpy(dst->icmp_sk, src->icmp_sk, sizeof(float) * g->ifrontier);
+    }
+    dst->n_comp = src->n_comp;
+    dst->n_idx = src->n_idx;
+}
+
 static int cpu_kv_export(const ds4_session *s, uint32_t il, ds4_kv_view *v, ds4_err *err) {
-    const ds4_config *c = &s->m->cfg;
     const ds4_cpu_session *cs = ds4_cpu(s);
     const ds4_layer_kv *k = &cs->kv[il];
-    const uint32_t r = c->compress_ratio[il], D = c->head_dim;
+    const ds4_kv_geom g = geom(s, il);
+    const uint32_t D = s->m->cfg.head_dim;
     (void)err;
     for (uint32_t i = 0; i < v->n_raw; i++) {
         const uint32_t pos = (uint32_t)s->n - v->n_raw + i;
         memcpy(v->raw + (size_t)i * D, k->raw + (size_t)(pos % cs->raw_cap) * D, sizeof(float) * D);
     }
-    if (r) {
-        const size_t fr = (size_t)ds4_cmp_rows(r) * ds4_cmp_lanes(r) * D;
-        memcpy(v->comp, k->comp, sizeof(float) * k->n_comp * D);
-        memcpy(v->cmp_sv, k->cmp_sv, sizeof(float) * fr);
-        memcpy(v->cmp_sk, k->cmp_sk, sizeof(float) * fr);
-    }
-    if (r == 4) {
-        const size_t fi = 8 * 2 * (size_t)c->idx_head_dim;
-        memcpy(v->idx, k->idx, sizeof(float) * k->n_idx * c->idx_head_dim);
-        memcpy(v->icmp_sv, k->icmp_sv, sizeof(float) * fi);
-        memcpy(v->icmp_sk, k->icmp_sk, sizeof(float) * fi);
-    }
+    ds4_layer_kv out = {.cmp_sv = v->cmp_sv, .cmp_sk = v->cmp_sk, .icmp_sv = v->icmp_sv, .icmp_sk = v->icmp_sk};
+    copy_frontiers(&out, k, &g);
+    if (g.row) memcpy(v->comp, k->comp, sizeof(float) * k->n_comp * g.row);
+    if (g.irow) memcpy(v->idx, k->idx, sizeof(float) * k->n_idx * g.irow);
     return 0;
 }
 
 /* s->n is already the snapshot's token count when this runs. */
 static int cpu_kv_import(ds4_session *s, uint32_t il, const ds4_kv_view *v, ds4_err *err) {
-    const ds4_config *c = &s->m->cfg;
     ds4_cpu_session *cs = ds4_cpu(s);
     ds4_layer_kv *k = &cs->kv[il];
-    const uint32_t r = c->compress_ratio[il], D = c->head_dim;
-    if (v->n_comp > (r ? (uint32_t)s->ctx / r + 2 : 0) || v->n_idx > (r == 4 ? cs->comp_cap : 0))
+    const ds4_kv_geom g = geom(s, il);
+    const uint32_t D = s->m->cfg.head_dim;
+    if (v->n_comp > g.comp_cap || v->n_idx > g.idx_cap)
         return ds4_errf(err, "snapshot: layer %u: %u compressed rows do not fit the context", il, v->n_comp);
     for (uint32_t i = 0; i < v->n_raw; i++) {
         const uint32_t pos = (uint32_t)s->n - v->n_raw + i;
         memcpy(k->raw + (size_t)(pos % cs->raw_cap) * D, v->raw + (size_t)i * D, sizeof(float) * D);
     }
-    k->n_comp = v->n_comp;
-    k->n_idx = v->n_idx;
-    if (r) {
-        const size_t fr = (size_t)ds4_cmp_rows(r) * ds4_cmp_lanes(r) * D;
-        memcpy(k->comp, v->comp, sizeof(float) * v->n_comp * D);
-        memcpy(k->cmp_sv, v->cmp_sv, sizeof(float) * fr);
-        memcpy(k->cmp_sk, v->cmp_sk, sizeof(float) * fr);
-    }
-    if (r == 4) {
-        const size_t fi = 8 * 2 * (size_t)c->idx_head_dim;
-        memcpy(k->idx, v->idx, sizeof(float) * v->n_idx * c->idx_head_dim);
-        memcpy(k->icmp_sv, v->icmp_sv, sizeof(float) * fi);
-        memcpy(k->icmp_sk, v->icmp_sk, sizeof(float) * fi);
-    }
+    const ds4_layer_kv in = {.cmp_sv = v->cmp_sv, .cmp_sk = v->cmp_sk, .icmp_sv = v->icmp_sv,
+                             .icmp_sk = v->icmp_sk, .n_comp = v->n_comp, .n_idx = v->n_idx};
+    copy_frontiers(k, &in, &g);
+    if (g.row) memcpy(k->comp, v->comp, sizeof(float) * v->n_comp * g.row);
+    if (g.irow) memcpy(k->idx, v->idx, sizeof(float) * v->n_idx * g.irow);
     return 0;
-}
-
-/* Sizes of the parts a mark copies, per layer: raw ring, attention and
- * indexer frontiers (each SV and SK). */
-static void mark_sizes(const ds4_session *s, uint32_t il, size_t *raw, size_t *fr, size_t *fi) {
-    const ds4_config *c = &s->m->cfg;
-    const uint32_t r = c->compress_ratio[il];
-    *raw = (size_t)ds4_cpu(s)->raw_cap * c->head_dim;
-    *fr = r ? (size_t)ds4_cmp_rows(r) * ds4_cmp_lanes(r) * c->head_dim : 0;
-    *fi = r == 4 ? 8 * 2 * (size_t)c->idx_head_dim : 0;
 }
 
 static int cpu_mark_save(ds4_session *s, ds4_err *err) {
     ds4_cpu_session *cs = ds4_cpu(s);
     const uint32_t L = s->m->cfg.n_layer;
     if (!cs->mark) {
-        cs->mark = calloc(L, sizeof *cs->mark);
-        for (uint32_t il = 0; cs->mark && il < L; il++) {
-            size_t raw, fr, fi;
-            mark_sizes(s, il, &raw, &fr, &fi);
-            ds4_layer_kv *k = &cs->mark[il];
-            k->raw = falloc(raw);
-            k->cmp_sv = falloc(fr);
-            k->cmp_sk = falloc(fr);
-            k->icmp_sv = falloc(fi);
-            k->icmp_sk = falloc(fi);
-            if (!k->raw || !k->cmp_sv || !k->cmp_sk || !k->icmp_sv || !k->icmp_sk) {
-                free_layers(cs->mark, L);
-                cs->mark = NULL;
-            }
+        int bad = !(cs->mark = calloc(L, sizeof *cs->mark));
+        for (uint32_t il = 0; !bad && il < L; il++) {
+            const ds4_kv_geom g = geom(s, il);
+            bad = layer_alloc(&cs->mark[il], &g, 1);
         }
-        if (!cs->mark) return ds4_errf(err, "out of memory for a session mark");
+        if (bad) {
+            free_layers(cs->mark, L);
+            cs->mark = NULL;
+            return ds4_errf(err, "out of memory for a session mark");
+        }
     }
     for (uint32_t il = 0; il < L; il++) {
-        size_t raw, fr, fi;
-        mark_sizes(s, il, &raw, &fr, &fi);
-        const ds4_layer_kv *k = &cs->kv[il];
-        ds4_layer_kv *m = &cs->mark[il];
-        memcpy(m->raw, k->raw, sizeof(float) * raw);
-        if (fr) { memcpy(m->cmp_sv, k->cmp_sv, sizeof(float) * fr); memcpy(m->cmp_sk, k->cmp_sk, sizeof(float) * fr); }
-        if (fi) { memcpy(m->icmp_sv, k->icmp_sv, sizeof(float) * fi); memcpy(m->icmp_sk, k->icmp_sk, sizeof(float) * fi); }
-        m->n_comp = k->n_comp;
-        m->n_idx = k->n_idx;
+        const ds4_kv_geom g = geom(s, il);
+        memcpy(cs->mark[il].raw, cs->kv[il].raw, sizeof(float) * g.raw);
+        copy_frontiers(&cs->mark[il], &cs->kv[il], &g);
     }
     return 0;
 }
@@ -189,15 +168,9 @@ static int cpu_mark_save(ds4_session *s, ds4_err *err) {
 static void cpu_mark_restore(ds4_session *s) {
     ds4_cpu_session *cs = ds4_cpu(s);
     for (uint32_t il = 0; il < s->m->cfg.n_layer; il++) {
-        size_t raw, fr, fi;
-        mark_sizes(s, il, &raw, &fr, &fi);
-        ds4_layer_kv *k = &cs->kv[il];
-        const ds4_layer_kv *m = &cs->mark[il];
-        memcpy(k->raw, m->raw, sizeof(float) * raw);
-        if (fr) { memcpy(k->cmp_sv, m->cmp_sv, sizeof(float) * fr); memcpy(k->cmp_sk, m->cmp_sk, sizeof(float) * fr); }
-        if (fi) { memcpy(k->icmp_sv, m->icmp_sv, sizeof(float) * fi); memcpy(k->icmp_sk, m->icmp_sk, sizeof(float) * fi); }
-        k->n_comp = m->n_comp;
-        k->n_idx = m->n_idx;
+        const ds4_kv_geom g = geom(s, il);
+        memcpy(cs->kv[il].raw, cs->mark[il].raw, sizeof(float) * g.raw);
+        copy_frontiers(&cs->kv[il], &cs->mark[il], &g);
     }
 }
 

@@ -95,19 +95,14 @@ static int cu_session_init(ds4_session *s, ds4_err *err) {
     if (!cs->kv) goto oom;
     for (uint32_t il = 0; il < c->n_layer; il++) {
         cu_layer *k = &cs->kv[il];
-        const uint32_t r = c->compress_ratio[il], D = c->head_dim;
-        if (!(k->raw = dalloc((size_t)cs->raw_cap * D))) goto oom;
-        if (r) {
-            const size_t cap = (size_t)s->ctx / r + 2, Wc = (size_t)ds4_cmp_lanes(r) * D, rows = ds4_cmp_rows(r);
-            if (!(k->comp = dalloc(cap * D)) || !(k->cmp_sv = dalloc(rows * Wc)) || !(k->cmp_sk = dalloc(rows * Wc)))
-                goto oom;
-        }
-        if (r == 4) {
-            const size_t cap = (size_t)s->ctx / 4 + 2, Wi = 2 * (size_t)c->idx_head_dim;
-            if (!(k->idx = dalloc(cap * c->idx_head_dim)) || !(k->icmp_sv = dalloc(8 * Wi)) ||
-                !(k->icmp_sk = dalloc(8 * Wi)))
-                goto oom;
-        }
+        const ds4_kv_geom g = ds4_kv_geometry(c, s->ctx, s->raw_window, il);
+        if (!(k->raw = dalloc(g.raw))) goto oom;
+        if (g.frontier && (!(k->comp = dalloc(g.comp_cap * g.row)) || !(k->cmp_sv = dalloc(g.frontier)) ||
+                           !(k->cmp_sk = dalloc(g.frontier))))
+            goto oom;
+        if (g.ifrontier && (!(k->idx = dalloc(g.idx_cap * g.irow)) || !(k->icmp_sv = dalloc(g.ifrontier)) ||
+                            !(k->icmp_sk = dalloc(g.ifrontier))))
+            goto oom;
     }
     if (!(cs->rope[0] = dalloc((size_t)s->ctx * c->n_rot)) || !(cs->rope[1] = dalloc((size_t)s->ctx * c->n_rot)) ||
         !(cs->isc = dalloc(cs->comp_cap)) || !(cs->iflag = ds4cu_malloc(sizeof(int32_t) * cs->comp_cap)) ||
@@ -126,37 +121,35 @@ static void cu_kv_counts(const ds4_session *s, uint32_t il, uint32_t *n_comp, ui
 }
 
 static int cu_kv_export(const ds4_session *s, uint32_t il, ds4_kv_view *v, ds4_err *err) {
-    const ds4_config *c = &s->m->cfg;
     const cu_session *cs = cu_s(s);
     const cu_layer *k = &cs->kv[il];
-    const uint32_t r = c->compress_ratio[il], D = c->head_dim;
+    const ds4_kv_geom g = ds4_kv_geometry(&s->m->cfg, s->ctx, s->raw_window, il);
+    const uint32_t D = s->m->cfg.head_dim;
     int rc = 0;
     for (uint32_t i = 0; i < v->n_raw; i++) {
         const uint32_t pos = (uint32_t)s->n - v->n_raw + i;
         rc |= ds4cu_d2h(v->raw + (size_t)i * D, k->raw + (size_t)(pos % cs->raw_cap) * D, sizeof(float) * D);
     }
-    if (r) {
-        const size_t fr = (size_t)ds4_cmp_rows(r) * ds4_cmp_lanes(r) * D;
-        rc |= ds4cu_d2h(v->comp, k->comp, sizeof(float) * k->n_comp * D);
-        rc |= ds4cu_d2h(v->cmp_sv, k->cmp_sv, sizeof(float) * fr);
-        rc |= ds4cu_d2h(v->cmp_sk, k->cmp_sk, sizeof(float) * fr);
+    if (g.frontier) {
+        rc |= ds4cu_d2h(v->comp, k->comp, sizeof(float) * k->n_comp * g.row);
+        rc |= ds4cu_d2h(v->cmp_sv, k->cmp_sv, sizeof(float) * g.frontier);
+        rc |= ds4cu_d2h(v->cmp_sk, k->cmp_sk, sizeof(float) * g.frontier);
     }
-    if (r == 4) {
-        const size_t fi = 8 * 2 * (size_t)c->idx_head_dim;
-        rc |= ds4cu_d2h(v->idx, k->idx, sizeof(float) * k->n_idx * c->idx_head_dim);
-        rc |= ds4cu_d2h(v->icmp_sv, k->icmp_sv, sizeof(float) * fi);
-        rc |= ds4cu_d2h(v->icmp_sk, k->icmp_sk, sizeof(float) * fi);
+    if (g.ifrontier) {
+        rc |= ds4cu_d2h(v->idx, k->idx, sizeof(float) * k->n_idx * g.irow);
+        rc |= ds4cu_d2h(v->icmp_sv, k->icmp_sv, sizeof(float) * g.ifrontier);
+        rc |= ds4cu_d2h(v->icmp_sk, k->icmp_sk, sizeof(float) * g.ifrontier);
     }
     if (rc) return ds4_errf(err, "snapshot: layer %u: reading the GPU KV cache: %s", il, ds4cu_error());
     return 0;
 }
 
 static int cu_kv_import(ds4_session *s, uint32_t il, const ds4_kv_view *v, ds4_err *err) {
-    const ds4_config *c = &s->m->cfg;
     cu_session *cs = cu_s(s);
     cu_layer *k = &cs->kv[il];
-    const uint32_t r = c->compress_ratio[il], D = c->head_dim;
-    if (v->n_comp > (r ? (uint32_t)s->ctx / r + 2 : 0) || v->n_idx > (r == 4 ? cs->comp_cap : 0))
+    const ds4_kv_geom g = ds4_kv_geometry(&s->m->cfg, s->ctx, s->raw_window, il);
+    const uint32_t D = s->m->cfg.head_dim;
+    if (v->n_comp > g.comp_cap || v->n_idx > g.idx_cap)
         return ds4_errf(err, "snapshot: layer %u: %u compressed rows do not fit the context", il, v->n_comp);
     int rc = 0;
     for (uint32_t i = 0; i < v->n_raw; i++) {
@@ -165,17 +158,15 @@ static int cu_kv_import(ds4_session *s, uint32_t il, const ds4_kv_view *v, ds4_e
     }
     k->n_comp = v->n_comp;
     k->n_idx = v->n_idx;
-    if (r) {
-        const size_t fr = (size_t)ds4_cmp_rows(r) * ds4_cmp_lanes(r) * D;
-        rc |= ds4cu_h2d(k->comp, v->comp, sizeof(float) * v->n_comp * D);
-        rc |= ds4cu_h2d(k->cmp_sv, v->cmp_sv, sizeof(float) * fr);
-        rc |= ds4cu_h2d(k->cmp_sk, v->cmp_sk, sizeof(float) * fr);
+    if (g.frontier) {
+        rc |= ds4cu_h2d(k->comp, v->comp, sizeof(float) * v->n_comp * g.row);
+        rc |= ds4cu_h2d(k->cmp_sv, v->cmp_sv, sizeof(float) * g.frontier);
+        rc |= ds4cu_h2d(k->cmp_sk, v->cmp_sk, sizeof(float) * g.frontier);
     }
-    if (r == 4) {
-        const size_t fi = 8 * 2 * (size_t)c->idx_head_dim;
-        rc |= ds4cu_h2d(k->idx, v->idx, sizeof(float) * v->n_idx * c->idx_head_dim);
-        rc |= ds4cu_h2d(k->icmp_sv, v->icmp_sv, sizeof(float) * fi);
-        rc |= ds4cu_h2d(k->icmp_sk, v->icmp_sk, sizeof(float) * fi);
+    if (g.ifrontier) {
+        rc |= ds4cu_h2d(k->idx, v->idx, sizeof(float) * v->n_idx * g.irow);
+        rc |= ds4cu_h2d(k->icmp_sv, v->icmp_sv, sizeof(float) * g.ifrontier);
+        rc |= ds4cu_h2d(k->icmp_sk, v->icmp_sk, sizeof(float) * g.ifrontier);
     }
     if (rc) return ds4_errf(err, "snapshot: layer %u: writing the GPU KV cache: %s", il, ds4cu_error());
     return 0;
