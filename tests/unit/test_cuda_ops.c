@@ -7,7 +7,7 @@
  * GPU (activation codes, block-order quantized dots, index-order F16 dots,
  * FP8/FP4 simulation, RoPE with host tables); RMSNorm's double sum is a tree
  * on the GPU, so it is allowed one float ulp. Without a CUDA device (or a
- * build without nvcc) every case prints "skip: no CUDA device" and passes, so
+ * build without nvcc) every case is reported as skipped, so
  * CI machines without a GPU stay green; tests/gpu/run.sh runs them for real. */
 #include <math.h>
 
@@ -22,7 +22,7 @@
 static int have_gpu(void) {
     static int state = -1;
     if (state < 0) state = ds4cu_device_count() > 0 && ds4cu_init() == 0;
-    if (!state) printf("skip: no CUDA device\n");
+    if (!state) T_SKIP("no CUDA device"); /* counted as skipped, never as passed */
     return state;
 }
 
@@ -260,5 +260,5 @@ TEST(libm_expf_log1pf_bits) {
 }
 
 #else
-TEST(cuda_not_built) { printf("skip: no CUDA device (built without nvcc)\n"); }
+TEST(cuda_not_built) { T_SKIP("built without nvcc"); }
 #endif
