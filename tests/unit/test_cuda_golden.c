@@ -147,41 +147,9 @@ static void run_variant(const char *model, const char *cs, float ffn, float attn
     ds4_golden_free(&var);
 }
 
-#define CASE(model, id, cs, ffn, attn) TEST(id) { run_case(model, cs, ffn, attn); }
-CASE("tiny-a", a_c01, "c01_single_bos", 0, 0)
-CASE("tiny-a", a_c02, "c02_short_chat", 0, 0)
-CASE("tiny-a", a_c03, "c03_lt_window", 0, 0)
-CASE("tiny-a", a_c04, "c04_window_edge", 0, 0)
-CASE("tiny-a", a_c05, "c05_all_positions", 0, 0)
-CASE("tiny-a", a_c06, "c06_ratio128_edges", 0, 0)
-CASE("tiny-a", a_c08, "c08_text_chat", 0, 0)
-CASE("tiny-a", a_c09, "c09_longrange_a", 0, 0)
-CASE("tiny-a", a_c10, "c10_longrange_b", 0, 0)
-CASE("tiny-a", a_c11, "c11_random_2100", 0, 0)
-CASE("tiny-a", a_c12, "c12_random_3000", 0, 0)
-CASE("tiny-a", a_c13, "c13_random_4100", 0, 0)
-CASE("tiny-a", a_s01, "s01_ffn_m2_lt_window", -2, 0)
-CASE("tiny-a", a_s02, "s02_attn_p1_lt_window", 0, 1)
-CASE("tiny-a", a_s03, "s03_ffn_m2_ratio128_edges", -2, 0)
-CASE("tiny-a", a_s05, "s05_both_ratio128_edges", -2, 1)
-CASE("tiny-b", b_c01, "c01_single_bos", 0, 0)
-CASE("tiny-b", b_c02, "c02_short_chat", 0, 0)
-CASE("tiny-b", b_c03, "c03_lt_window", 0, 0)
-CASE("tiny-b", b_c04, "c04_window_edge", 0, 0)
-CASE("tiny-b", b_c05, "c05_all_positions", 0, 0)
-CASE("tiny-b", b_c06, "c06_ratio128_edges", 0, 0)
-CASE("tiny-b", b_c07, "c07_periodic", 0, 0)
-CASE("tiny-b", b_c08, "c08_text_chat", 0, 0)
-CASE("tiny-b", b_c09, "c09_longrange_a", 0, 0)
-CASE("tiny-b", b_c10, "c10_longrange_b", 0, 0)
-CASE("tiny-b", b_c11, "c11_random_2100", 0, 0)
-CASE("tiny-b", b_c12, "c12_random_3000", 0, 0)
-CASE("tiny-b", b_c13, "c13_random_4100", 0, 0)
-CASE("tiny-b", b_s01, "s01_ffn_m2_lt_window", -2, 0)
-CASE("tiny-b", b_s02, "s02_attn_p1_lt_window", 0, 1)
-CASE("tiny-b", b_s03, "s03_ffn_m2_ratio128_edges", -2, 0)
-CASE("tiny-b", b_s04, "s04_attn_p1_ratio128_edges", 0, 1)
-CASE("tiny-b", b_s05, "s05_both_ratio128_edges", -2, 1)
+#define ORACLE_CASE(model, id, cs, ffn, attn) TEST(id) { run_case(model, cs, ffn, attn); }
+#define ORACLE_LONG_CASE ORACLE_CASE
+#include "oracle_cases.h"
 
 TEST(a_chunk1) { run_variant("tiny-a", "c06_ratio128_edges", 0, 0, 1, 0); }
 TEST(a_chunk7) { run_variant("tiny-a", "c06_ratio128_edges", 0, 0, 7, 0); }

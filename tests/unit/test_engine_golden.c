@@ -64,47 +64,13 @@ static void run_case(const char *model, const char *cs, float ffn, float attn, i
 
 static int quick(void) { return getenv("DS4_TEST_QUICK") != NULL; }
 
-#define CASE(model, id, cs, ffn, attn) TEST(id) { run_case(model, cs, ffn, attn, 0, 0); }
 /* DS4_TEST_QUICK (the sanitizer build) skips the sequences above 600 tokens:
  * they exercise no code path the shorter ones miss, only longer caches. */
-#define SLOW_CASE(model, id, cs, ffn, attn) TEST(id) { \
+#define ORACLE_CASE(model, id, cs, ffn, attn) TEST(id) { run_case(model, cs, ffn, attn, 0, 0); }
+#define ORACLE_LONG_CASE(model, id, cs, ffn, attn) TEST(id) { \
         if (quick()) T_SKIP("DS4_TEST_QUICK: long sequence"); \
         run_case(model, cs, ffn, attn, 0, 0); }
-
-CASE("tiny-a", a_c01, "c01_single_bos", 0, 0)
-CASE("tiny-a", a_c02, "c02_short_chat", 0, 0)
-CASE("tiny-a", a_c03, "c03_lt_window", 0, 0)
-CASE("tiny-a", a_c04, "c04_window_edge", 0, 0)
-CASE("tiny-a", a_c05, "c05_all_positions", 0, 0)
-CASE("tiny-a", a_c06, "c06_ratio128_edges", 0, 0)
-SLOW_CASE("tiny-a", a_c08, "c08_text_chat", 0, 0)
-SLOW_CASE("tiny-a", a_c09, "c09_longrange_a", 0, 0)
-SLOW_CASE("tiny-a", a_c10, "c10_longrange_b", 0, 0)
-SLOW_CASE("tiny-a", a_c11, "c11_random_2100", 0, 0)
-SLOW_CASE("tiny-a", a_c12, "c12_random_3000", 0, 0)
-SLOW_CASE("tiny-a", a_c13, "c13_random_4100", 0, 0)
-CASE("tiny-a", a_s01, "s01_ffn_m2_lt_window", -2, 0)
-CASE("tiny-a", a_s02, "s02_attn_p1_lt_window", 0, 1)
-CASE("tiny-a", a_s03, "s03_ffn_m2_ratio128_edges", -2, 0)
-CASE("tiny-a", a_s05, "s05_both_ratio128_edges", -2, 1)
-CASE("tiny-b", b_c01, "c01_single_bos", 0, 0)
-CASE("tiny-b", b_c02, "c02_short_chat", 0, 0)
-CASE("tiny-b", b_c03, "c03_lt_window", 0, 0)
-CASE("tiny-b", b_c04, "c04_window_edge", 0, 0)
-CASE("tiny-b", b_c05, "c05_all_positions", 0, 0)
-CASE("tiny-b", b_c06, "c06_ratio128_edges", 0, 0)
-SLOW_CASE("tiny-b", b_c07, "c07_periodic", 0, 0)
-SLOW_CASE("tiny-b", b_c08, "c08_text_chat", 0, 0)
-SLOW_CASE("tiny-b", b_c09, "c09_longrange_a", 0, 0)
-SLOW_CASE("tiny-b", b_c10, "c10_longrange_b", 0, 0)
-SLOW_CASE("tiny-b", b_c11, "c11_random_2100", 0, 0)
-SLOW_CASE("tiny-b", b_c12, "c12_random_3000", 0, 0)
-SLOW_CASE("tiny-b", b_c13, "c13_random_4100", 0, 0)
-CASE("tiny-b", b_s01, "s01_ffn_m2_lt_window", -2, 0)
-CASE("tiny-b", b_s02, "s02_attn_p1_lt_window", 0, 1)
-CASE("tiny-b", b_s03, "s03_ffn_m2_ratio128_edges", -2, 0)
-CASE("tiny-b", b_s04, "s04_attn_p1_ratio128_edges", 0, 1)
-CASE("tiny-b", b_s05, "s05_both_ratio128_edges", -2, 1)
+#include "oracle_cases.h"
 
 /* Chunked prefill (chunk sizes that straddle windows and compressor slots) and
  * a snapshot round trip mid-sequence give the same rows. */
