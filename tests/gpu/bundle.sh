@@ -4,15 +4,19 @@
 # library they load, glibc's loader included, into .gpu/ (ignored by git), so
 # tests/gpu/run.sh can run them on a machine whose image lacks the project's
 # libraries: `run` with carry [".gpu"].
+# DS4_GPU_BUNDLE=.gpu-x picks another bundle folder (built in build-gpu-x), so
+# several engineers can keep bundles side by side; run.sh takes the same knob.
 set -eu
 cd "$(dirname "$0")/../.."
 arch=${1:-90}
-bins="build-gpu/tests/test_cuda_ops build-gpu/tests/test_cuda_golden build-gpu/bin/ds4-synth build-gpu/bench/gpu_decode"
-make -j"$(nproc)" BUILD=build-gpu CUDA=1 CU_ARCHS="-gencode arch=compute_$arch,code=sm_$arch" \
+bundle=${DS4_GPU_BUNDLE:-.gpu}
+bd=build-gpu${bundle#.gpu}
+bins="$bd/tests/test_cuda_ops $bd/tests/test_cuda_golden $bd/bin/ds4-synth $bd/bin/ds4 $bd/bench/gpu_decode"
+make -j"$(nproc)" BUILD=$bd CUDA=1 CU_ARCHS="-gencode arch=compute_$arch,code=sm_$arch" \
     NVFLAGS="-O3 -std=c++17 -lineinfo -gencode arch=compute_$arch,code=sm_$arch -Xcompiler -Wall,-Wextra,-Werror -Isrc --fmad=false" $bins
-rm -rf .gpu && mkdir -p .gpu/bin .gpu/lib
+rm -rf "$bundle" && mkdir -p "$bundle/bin" "$bundle/lib"
 for b in $bins; do
-    cp "$b" .gpu/bin/
+    cp "$b" "$bundle/bin/"
     ldd "$b" | awk '/=>/ {print $3} /ld-linux/ {print $1}'
-done | sort -u | grep -v '^$' | grep -v libcuda.so | while read -r l; do cp -L "$l" .gpu/lib/; done
-du -sh .gpu
+done | sort -u | grep -v '^$' | grep -v libcuda.so | while read -r l; do cp -L "$l" "$bundle/lib/"; done
+du -sh "$bundle"

@@ -34,10 +34,11 @@ t0=$SECONDS
 echo "== $(date -u +%FT%TZ) $(nvidia-smi -L 2>/dev/null | head -1)"
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv,noheader 2>/dev/null
 
-if [[ -x .gpu/bin/test_cuda_ops && -x .gpu/lib/ld-linux-x86-64.so.2 ]]; then
-    libpath=$PWD/.gpu/lib:/usr/local/nvidia/lib64:/usr/local/nvidia/lib:/usr/lib/x86_64-linux-gnu:/usr/lib64:/usr/local/cuda/lib64
-    run() { local b=$1; shift; "$PWD/.gpu/lib/ld-linux-x86-64.so.2" --library-path "$libpath" "$PWD/.gpu/bin/$b" "$@"; }
-    echo "== using the prebuilt bundle in .gpu/"
+bundle=${DS4_GPU_BUNDLE:-.gpu}
+if [[ -x $bundle/bin/test_cuda_ops && -x $bundle/lib/ld-linux-x86-64.so.2 ]]; then
+    libpath=$PWD/$bundle/lib:/usr/local/nvidia/lib64:/usr/local/nvidia/lib:/usr/lib/x86_64-linux-gnu:/usr/lib64:/usr/local/cuda/lib64
+    run() { local b=$1; shift; "$PWD/$bundle/lib/ld-linux-x86-64.so.2" --library-path "$libpath" "$PWD/$bundle/bin/$b" "$@"; }
+    echo "== using the prebuilt bundle in $bundle/"
 else
     arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d .)
     arch=${arch:-90}
@@ -53,11 +54,11 @@ step() { [[ ",$STEPS," == *",$1,"* ]]; }
 
 if step ops; then
     echo "== op tests ($((SECONDS - t0)) s)"
-    timeout 300 bash -c "$(declare -f run); libpath='${libpath:-}'; run test_cuda_ops" || fail=1
+    timeout 300 bash -c "$(declare -f run); libpath='${libpath:-}'; bundle='$bundle'; run test_cuda_ops" || fail=1
 fi
 if step golden; then
     echo "== goldens on the GPU ($((SECONDS - t0)) s)"
-    timeout 400 bash -c "$(declare -f run); libpath='${libpath:-}'; run test_cuda_golden" || fail=1
+    timeout 400 bash -c "$(declare -f run); libpath='${libpath:-}'; bundle='$bundle'; run test_cuda_golden" || fail=1
 fi
 if step bench; then
     model=${DS4_GPU_MODEL:-/tmp/ds4-full-$LAYERS.gguf}
