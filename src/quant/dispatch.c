@@ -44,14 +44,45 @@ const ds4_quant_kernels ds4_kernels_scalar = {
     .rows_q2_K = rows_q2_K_ref,
     .rows_q4_K = rows_q4_K_ref,
     .rows_f16 = rows_f16_ref,
+    .dot_q8_0_fast = ds4_vec_dot_q8_0_ref,
+    .rows_q8_0_fast = rows_q8_0_ref,
 };
 
+static const ds4_quant_kernels *raw_level(int i) {
+    switch (i) {
+    case 0: return &ds4_kernels_scalar;
+    case 1: return ds4_kernels_avx2();
+    case 2: return ds4_kernels_avx512();
+    case 3: return ds4_kernels_neon();
+    }
+    return NULL;
+}
+
+/* The tables handed out are completed copies: the AVX-512 Q8_0 kernels live
+ * in their own file (simd_avx512_q8.c) and are merged in here, and a level
+ * without fast Q8_0 kernels gets its exact ones. */
+static ds4_quant_kernels done[4];
+static int done_ok[4];
+static pthread_once_t done_once = PTHREAD_ONCE_INIT;
+
+static void complete_tables(void) {
+    for (int i = 0; i < 4; i++) {
+        const ds4_quant_kernels *k = raw_level(i);
+        if (!k) continue;
+        done[i] = *k;
+        if (i == 2) ds4_avx512_q8_fill(&done[i]);
+        if (!done[i].dot_q8_0_fast) done[i].dot_q8_0_fast = done[i].dot_q8_0;
+        if (!done[i].rows_q8_0_fast) done[i].rows_q8_0_fast = done[i].rows_q8_0;
+        done_ok[i] = 1;
+    }
+}
+
 const ds4_quant_kernels *ds4_quant_kernels_for(const char *level) {
+    static const char *names[4] = {"scalar", "avx2", "avx512", "neon"};
     if (!level) return NULL;
-    if (!strcmp(level, "scalar")) return &ds4_kernels_scalar;
-    if (!strcmp(level, "avx2")) return ds4_kernels_avx2();
-    if (!strcmp(level, "avx512")) return ds4_kernels_avx512();
-    if (!strcmp(level, "neon")) return ds4_kernels_neon();
+    pthread_once(&done_once, complete_tables);
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(level, names[i])) return done_ok[i] ? &done[i] : NULL;
     return NULL;
 }
 
@@ -91,6 +122,11 @@ float ds4_vec_dot_f16_f32_fast(int64_t n, const uint16_t *w, const float *x) { r
 void ds4_vec_dot_q8_0_rows(int64_t n, int64_t nrows, const void *w, size_t row_stride,
                            const ds4_act_q8_0 *x, float *out) {
     K()->rows_q8_0(n, nrows, w, row_stride, x, out);
+}
+float ds4_vec_dot_q8_0_fast(int64_t n, const void *w, const ds4_act_q8_0 *x) { return K()->dot_q8_0_fast(n, w, x); }
+void ds4_vec_dot_q8_0_rows_fast(int64_t n, int64_t nrows, const void *w, size_t row_stride,
+                                const ds4_act_q8_0 *x, float *out) {
+    K()->rows_q8_0_fast(n, nrows, w, row_stride, x, out);
 }
 void ds4_vec_dot_iq2_xxs_q8_K_rows(int64_t n, int64_t nrows, const void *w, size_t row_stride,
                                    const ds4_block_q8_K *y, float *out) {

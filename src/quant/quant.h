@@ -90,7 +90,9 @@ float ds4_vec_dot_f16_f32_fast(int64_t n, const uint16_t *w, const float *x);
  * for r < nrows, bit-identical to the one-row call. Prefer them for
  * matrix-vector products: IQ2_XXS on AVX-512 prepares the activation once per
  * call (~15% faster), F16 runs 8 rows' index-order chains in vector lanes
- * (~4.5x); the other formats loop over the one-row kernel. */
+ * (~4.5x), Q8_0 likewise runs 8 rows' block-order chains in lanes (8 weight
+ * streams in flight: one thread streams at its full read bandwidth); the
+ * other formats loop over the one-row kernel. */
 void ds4_vec_dot_q8_0_rows(int64_t n, int64_t nrows, const void *w, size_t row_stride,
                            const ds4_act_q8_0 *x, float *out);
 void ds4_vec_dot_iq2_xxs_q8_K_rows(int64_t n, int64_t nrows, const void *w, size_t row_stride,
@@ -103,6 +105,14 @@ void ds4_vec_dot_q4_K_q8_K_rows(int64_t n, int64_t nrows, const void *w, size_t 
  * ds4_vec_dot_f16_f32; the SIMD form runs 8 rows' chains in vector lanes. */
 void ds4_vec_dot_f16_f32_rows(int64_t n, int64_t nrows, const uint16_t *w, size_t row_stride,
                               const float *x, float *out);
+
+/* Q8_0 with the float block products summed in SIMD lanes and combined at
+ * the end (reassociated, like the F16 fast kernel): not bit-identical to the
+ * reference, used only when the engine runs with exact = -1. Each row is one
+ * dot, so results still do not depend on how rows are split. */
+float ds4_vec_dot_q8_0_fast(int64_t n, const void *w, const ds4_act_q8_0 *x);
+void ds4_vec_dot_q8_0_rows_fast(int64_t n, int64_t nrows, const void *w, size_t row_stride,
+                                const ds4_act_q8_0 *x, float *out);
 
 /* Scalar references (always available; tests compare the dispatched kernels to these). */
 float ds4_vec_dot_q8_0_ref(int64_t n, const void *w, const ds4_act_q8_0 *x);

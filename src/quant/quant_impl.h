@@ -29,6 +29,10 @@ typedef struct ds4_quant_kernels {
     ds4_rows_q8_0_fn rows_q8_0;
     ds4_rows_q8_K_fn rows_iq2_xxs, rows_q2_K, rows_q4_K;
     ds4_rows_f16_fn rows_f16;
+    /* Q8_0 with the block sums reassociated (lanes), like dot_f16_fast; a
+     * level without its own leaves them NULL and gets the exact kernels. */
+    ds4_dot_q8_0_fn dot_q8_0_fast;
+    ds4_rows_q8_0_fn rows_q8_0_fast;
 } ds4_quant_kernels;
 
 /* The table of a level ("scalar", "avx2", "avx512", "neon"), or NULL when this
@@ -40,6 +44,9 @@ extern const ds4_quant_kernels ds4_kernels_scalar;
 const ds4_quant_kernels *ds4_kernels_avx2(void);
 const ds4_quant_kernels *ds4_kernels_avx512(void);
 const ds4_quant_kernels *ds4_kernels_neon(void);
+/* Puts the AVX-512 VNNI Q8_0 kernels (simd_avx512_q8.c) into k when this CPU
+ * has them; returns 0 if it left k unchanged. */
+int ds4_avx512_q8_fill(ds4_quant_kernels *k);
 
 /* IQ2_XXS grid with signs applied, offset by 64: entry (G << 7 | S) = the 8
  * weights of grid entry G under sign pattern S, each as u8 64 + w. Built on

@@ -91,8 +91,99 @@ AVX2 static float dot_q8_0(int64_t n, const void *vw, const ds4_act_q8_0 *x) {
     return sumf;
 }
 
-static void rows_q8_0(int64_t n, int64_t nrows, const void *w, size_t stride, const ds4_act_q8_0 *x, float *out) {
-    for (int64_t r = 0; r < nrows; r++) out[r] = dot_q8_0(n, (const char *)w + (size_t)r * stride, x);
+/* lane k = the sum of the 8 lanes of s[k] (a transposing reduction). */
+AVX2 static inline __m256i reduce8_i32(const __m256i s[8]) {
+    __m256i u0 = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+    __m256i u1 = _mm256_hadd_epi32(_mm256_hadd_epi32(s[4], s[5]), _mm256_hadd_epi32(s[6], s[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
+}
+
+AVX2 static int has_m128(const ds4_act_q8_0 *x, int64_t nb) {
+    __m256i bad = _mm256_setzero_si256();
+    for (int64_t i = 0; i < nb; i++)
+        bad = _mm256_or_si256(bad, _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)x[i].qs), _mm256_set1_epi8(-128)));
+    return !_mm256_testz_si256(bad, bad);
+}
+
+/* Exact, 8 rows per pass with row k's float chain in lane k: per block, the
+ * 8 rows' integer sums are reduced into one vector, scaled as the reference
+ * does, and added with one vector add, so every row still sums its blocks in
+ * order while the 8 chains run side by side (the one-row kernel's serial
+ * scalar adds were its bottleneck). Prefetch runs PF_DIST bytes ahead in each
+ * row; near a row's end it continues where this row's lane goes next, the
+ * same block of the row 8 below. */
+AVX2 static void rows_q8_0(int64_t n, int64_t nrows, const void *vw, size_t stride, const ds4_act_q8_0 *x, float *out) {
+    const int64_t nb = n / DS4_QK8_0, rb = nb * (int64_t)sizeof(ds4_block_q8_0);
+    int64_t r = 0;
+    if (nrows >= 8 && stride <= (size_t)INT32_MAX / 8 && !has_m128(x, nb)) {
+        const int st = (int)stride;
+        const __m256i offd = _mm256_setr_epi32(0, st, 2 * st, 3 * st, 4 * st, 5 * st, 6 * st, 7 * st);
+        const __m256i pick16 = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1,
+                                                0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
+        const __m256i ones = _mm256_set1_epi16(1);
+        for (; r + 8 <= nrows; r += 8) {
+            const char *w0 = (const char *)vw + (size_t)r * stride;
+            __m256 acc = _mm256_setzero_ps();
+            for (int64_t i = 0; i < nb; i++) {
+                const char *b = w0 + i * (int64_t)sizeof(ds4_block_q8_0);
+                const char *pf = b + (i * 34 + PF_DIST < rb ? PF_DIST : PF_DIST + 8 * (int64_t)stride - rb);
+                const __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
+                __m256i s[8];
+                for (int k = 0; k < 8; k++) {
+                    _mm_prefetch(pf + (size_t)k * stride, _MM_HINT_T0);
+                    __m256i qw = _mm256_loadu_si256((const __m256i *)(b + (size_t)k * stride + 2));
+                    s[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(qw), _mm256_sign_epi8(qx, qw)), ones);
+                }
+                __m256i v = reduce8_i32(s);
+                __m256i dw32 = _mm256_i32gather_epi32((const int *)(const void *)b, offd, 1);
+                __m256i dw16 = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(dw32, pick16), 0x08);
+                __m256 dw = _mm256_cvtph_ps(_mm256_castsi256_si128(dw16));
+                __m256 p = _mm256_mul_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x[i].d)), _mm256_cvtepi32_ps(v));
+                acc = _mm256_add_ps(acc, p);
+            }
+            _mm256_storeu_ps(out + r, acc);
+        }
+    }
+    for (; r < nrows; r++) out[r] = dot_q8_0(n, (const char *)vw + (size_t)r * stride, x);
+}
+
+/* Fast (reassociated): dot_q8_0 with the 8 block products of a step added
+ * into 8 lane accumulators, summed at the end. */
+AVX2 static float dot_q8_0_fast(int64_t n, const void *vw, const ds4_act_q8_0 *x) {
+    const ds4_block_q8_0 *w = vw;
+    const int64_t nb = n / DS4_QK8_0;
+    __m256i bad = _mm256_setzero_si256();
+    const __m256i offw = _mm256_setr_epi32(0, 34, 68, 102, 136, 170, 204, 238);
+    const __m256i offx = _mm256_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63);
+    const __m256i pick16 = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1,
+                                            0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
+    __m256 acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= nb; i += 8) {
+        PREFETCH_AHEAD(&w[i]); PREFETCH_AHEAD(&w[i + 4]);
+        __m256i s[8];
+        for (int k = 0; k < 8; k++) s[k] = q8_0_block(&w[i + k], &x[i + k], &bad);
+        __m256i v = reduce8_i32(s);
+        __m256i dw32 = _mm256_i32gather_epi32((const int *)&w[i], offw, 1);
+        __m256i dw16 = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(dw32, pick16), 0x08);
+        __m256 dw = _mm256_cvtph_ps(_mm256_castsi256_si128(dw16));
+        __m256 dx = _mm256_i32gather_ps(&x[i].d, offx, 4);
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(v)));
+    }
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    float sumf = _mm_cvtss_f32(h);
+    for (; i < nb; i++) {
+        int isum = hsum_i32(q8_0_block(&w[i], &x[i], &bad));
+        sumf += (f16(w[i].d) * x[i].d) * (float)isum;
+    }
+    if (!_mm256_testz_si256(bad, bad)) return ds4_vec_dot_q8_0_ref(n, vw, x);
+    return sumf;
+}
+
+static void rows_q8_0_fast(int64_t n, int64_t nrows, const void *w, size_t stride, const ds4_act_q8_0 *x, float *out) {
+    for (int64_t r = 0; r < nrows; r++) out[r] = dot_q8_0_fast(n, (const char *)w + (size_t)r * stride, x);
 }
 
 /* ---- IQ2_XXS --------------------------------------------------------------- */
@@ -335,6 +426,8 @@ static const ds4_quant_kernels avx2 = {
     .rows_q2_K = rows_q2_K,
     .rows_q4_K = rows_q4_K,
     .rows_f16 = rows_f16,
+    .dot_q8_0_fast = dot_q8_0_fast,
+    .rows_q8_0_fast = rows_q8_0_fast,
 };
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;

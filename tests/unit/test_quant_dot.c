@@ -6,7 +6,7 @@
  *    against the scalar references BIT FOR BIT on random blocks: many sizes,
  *    random and extreme scales and codes (F16 max, subnormal, zero, negative
  *    activation scales, -128 codes).
- * 3. The *_fast F16 kernel within a stated relative tolerance. */
+ * 3. The *_fast F16 and Q8_0 kernels within a stated relative tolerance. */
 #pragma GCC diagnostic ignored "-Wclobbered"
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "harness.h"
@@ -358,6 +358,76 @@ TEST(f16_fast_within_tolerance) {
             CHECKF(fabs(got - exact) <= tol, "%s fast F16 n=%d: got %.9g, exact %.9g", k->name, n, got, exact);
             CHECK(same(ds4_vec_dot_f16_f32_fast(n, w, x), ds4_quant_kernels_for(ds4_simd_level())->dot_f16_fast(n, w, x)));
             free(w); free(x);
+        }
+    }
+}
+
+/* Fast Q8_0: block products summed in lanes. Each block product
+ * (d_w * d_x) * isum is exact up to two roundings, so only the order of the
+ * additions differs; the bound is the F16 one above per block:
+ * |fast - exact| <= 1e-6 * (nb/8 + 1) * sum|block products|, with the exact
+ * sum taken in double. Extreme scales are left out (an overflow to inf in
+ * one order and not the other is a legitimate difference), -128 codes are in. */
+TEST(q8_0_fast_within_tolerance) {
+    for (int l = 0; l < 4; l++) {
+        const ds4_quant_kernels *k = ds4_quant_kernels_for(levels[l]);
+        if (!k) continue;
+        for (int rep = 0; rep < 100; rep++) {
+            int nb = 1 + (int)(r32() % 200), nr = 1 + (int)(r32() % 20);
+            size_t stride = (size_t)nb * 34;
+            uint8_t *w = malloc(stride * (size_t)nr);
+            ds4_act_q8_0 *x = malloc(sizeof *x * (size_t)nb);
+            float *out = malloc(sizeof(float) * (size_t)nr);
+            fill_w(DS4_TYPE_Q8_0, w, nb * nr, 0);
+            fill_q8_0(x, nb, 0);
+            if (rep % 4 == 0) x[r32() % nb].qs[r32() % 32] = -128;
+            k->rows_q8_0_fast(nb * 32, nr, w, stride, x, out);
+            for (int r = 0; r < nr; r++) {
+                const ds4_block_q8_0 *b = (const ds4_block_q8_0 *)(const void *)(w + stride * (size_t)r);
+                double exact = 0, mag = 0;
+                for (int i = 0; i < nb; i++) {
+                    int isum = 0;
+                    for (int j = 0; j < 32; j++) isum += b[i].qs[j] * x[i].qs[j];
+                    double p = (double)ds4_f16_to_f32(b[i].d) * x[i].d * isum;
+                    exact += p; mag += fabs(p);
+                }
+                double tol = 1e-6 * (nb / 8.0 + 1) * mag + 1e-30;
+                float one = k->dot_q8_0_fast(nb * 32, b, x);
+                CHECKF(fabs(out[r] - exact) <= tol && fabs(one - exact) <= tol,
+                       "%s fast Q8_0 nb=%d row %d: rows %.9g one %.9g exact %.9g", k->name, nb, r, out[r], one, exact);
+                CHECK(same(one, out[r]));   /* a row's result does not depend on its neighbours */
+            }
+            const ds4_quant_kernels *act = ds4_quant_kernels_for(ds4_simd_level());
+            CHECK(same(ds4_vec_dot_q8_0_fast(nb * 32, w, x), act->dot_q8_0_fast(nb * 32, w, x)));
+            float pub = 0;
+            ds4_vec_dot_q8_0_rows_fast(nb * 32, 1, w, stride, x, &pub);
+            CHECK(same(pub, act->dot_q8_0_fast(nb * 32, w, x)));
+            free(w); free(x); free(out);
+        }
+    }
+}
+
+/* Many rows of model width, activations with -128 codes: the multi-row exact
+ * kernels' full passes (8 rows), leftovers and prefetch wrap-around. */
+TEST(q8_0_many_rows_bit_identical) {
+    for (int l = 0; l < 4; l++) {
+        const ds4_quant_kernels *k = ds4_quant_kernels_for(levels[l]);
+        if (!k) continue;
+        for (int rep = 0; rep < 6; rep++) {
+            int nb = rep < 3 ? 128 : 32, nr = 8 * (1 + rep) + rep;
+            size_t stride = (size_t)nb * 34 + (rep % 2) * 68;
+            uint8_t *w = malloc(stride * (size_t)nr);
+            ds4_act_q8_0 *x = malloc(sizeof *x * (size_t)nb);
+            float *out = malloc(sizeof(float) * (size_t)nr);
+            fill_w(DS4_TYPE_Q8_0, w, (int)(stride * (size_t)nr / 34), rep % 3 == 0);
+            fill_q8_0(x, nb, rep % 3 == 0);
+            if (rep % 2) x[r32() % nb].qs[r32() % 32] = -128;
+            k->rows_q8_0(nb * 32, nr, w, stride, x, out);
+            for (int r = 0; r < nr; r++) {
+                float ref = ds4_vec_dot_q8_0_ref(nb * 32, w + stride * (size_t)r, x);
+                CHECKF(same(ref, out[r]), "%s Q8_0 rows nb=%d row %d of %d: ref %a rows %a", k->name, nb, r, nr, ref, out[r]);
+            }
+            free(w); free(x); free(out);
         }
     }
 }
