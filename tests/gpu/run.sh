@@ -9,10 +9,11 @@
 #   4. a reduced-depth full-width model from ds4-synth (random data, written
 #      to local disk) and the decode/prefill benchmark bench/gpu_decode.c.
 # Output goes to stdout and $OUT/gpu-run.log. Knobs: DS4_GPU_LAYERS (8),
-# DS4_GPU_CTX (2048,8192), DS4_GPU_GEN (16), DS4_GPU_STEPS (ops,golden,bench).
+# DS4_GPU_CTX (2048,8192), DS4_GPU_GEN (16), DS4_GPU_STEPS (ops,golden,bench; also gemm).
 # Backend knobs (environment, any program): DS4_CUDA_GRAPH=0 (no graph decode),
 # DS4_CUDA_SYNC=1 (synchronize after every op, so a faulting kernel is named),
-# DS4_CUDA_PROFILE=1 (per-op GPU time table at exit), DS4_CUDA_NT (8/16/32).
+# DS4_CUDA_PROFILE=1 (per-op GPU time table at exit), DS4_CUDA_NT (8/16/32),
+# DS4_CUDA_BATCH (prefill tokens per batch, 256), DS4_CUDA_GEMM=0 (prefill GEMMs off).
 #
 # Prebuilt bundle (made on a dev machine with nvcc and no GPU):
 #   make BUILD=build-gpu CUDA=1 CU_ARCHS="-gencode arch=compute_90,code=sm_90" \
@@ -55,6 +56,10 @@ step() { [[ ",$STEPS," == *",$1,"* ]]; }
 if step ops; then
     echo "== op tests ($((SECONDS - t0)) s)"
     timeout 300 bash -c "$(declare -f run); libpath='${libpath:-}'; bundle='$bundle'; run test_cuda_ops" || fail=1
+fi
+if step gemm; then
+    echo "== prefill GEMM tests ($((SECONDS - t0)) s)"
+    timeout 300 bash -c "$(declare -f run); libpath='${libpath:-}'; bundle='$bundle'; run test_cuda_gemm" || fail=1
 fi
 if step golden; then
     echo "== goldens on the GPU ($((SECONDS - t0)) s)"

@@ -11,10 +11,21 @@
 #include <string.h>
 
 #include "engine/cuda/cuda.h"
+#include "engine/cuda/gemm.h"
 #include "engine/cuda/ops.h"
 #include "quant/quant.h"
 
-#define BATCH 256
+/* Tokens per batch (prefill chunk; scratch grows with it). DS4_CUDA_BATCH
+ * overrides it for prefill experiments. */
+static int batch_tokens(void) {
+    static int b;
+    if (!b) {
+        const char *e = getenv("DS4_CUDA_BATCH");
+        b = e && atoi(e) >= 1 && atoi(e) <= 8192 ? atoi(e) : 256;
+    }
+    return b;
+}
+#define BATCH batch_tokens()
 
 /* Set while a decode step is captured into a CUDA graph: the indexer then
  * always runs (it decides on the device whether it has anything to do). */
@@ -92,9 +103,9 @@ static void mm(const ds4_model *m, cu_scratch *sc, const ds4_wt *W, const float 
     const void *w = cu_w(m, W);
     if (W->type == DS4_TYPE_Q8_0) {
         ds4cu_quant_q8_0(x, sc->xq, n, in * groups);
-        ds4cu_matvec_q8_0(w, W->row_bytes, in, out, groups, sc->xq, n, y);
+        ds4cu_gemm_q8_0(w, W->row_bytes, in, out, groups, sc->xq, n, y);
     } else if (W->type == DS4_TYPE_F16) {
-        ds4cu_matvec_f16(w, W->row_bytes, in, out, groups, x, n, y, m->exact);
+        ds4cu_gemm_f16(w, W->row_bytes, in, out, groups, x, n, y, m->exact);
     } else {
         ds4cu_matvec_f32(w, W->row_bytes, in, out, groups, x, n, y);
     }
@@ -135,8 +146,8 @@ static void attention_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n,
     ds4cu_rmsnorm(sc->a, cu_w(m, &L->attn_norm), sc->xn, n, E, c->rms_eps);
     if (L->q_a.type == DS4_TYPE_Q8_0 && L->kv.type == DS4_TYPE_Q8_0) { /* one quantization of xn for both */
         ds4cu_quant_q8_0(sc->xn, sc->xq, n, E);
-        ds4cu_matvec_q8_0(cu_w(m, &L->q_a), L->q_a.row_bytes, E, (int64_t)L->q_a.ne[1], 1, sc->xq, n, sc->qa);
-        ds4cu_matvec_q8_0(cu_w(m, &L->kv), L->kv.row_bytes, E, (int64_t)L->kv.ne[1], 1, sc->xq, n, sc->kvr);
+        ds4cu_gemm_q8_0(cu_w(m, &L->q_a), L->q_a.row_bytes, E, (int64_t)L->q_a.ne[1], 1, sc->xq, n, sc->qa);
+        ds4cu_gemm_q8_0(cu_w(m, &L->kv), L->kv.row_bytes, E, (int64_t)L->kv.ne[1], 1, sc->xq, n, sc->kvr);
     } else {
         mm(m, sc, &L->q_a, sc->xn, n, 1, sc->qa);
         mm(m, sc, &L->kv, sc->xn, n, 1, sc->kvr);
@@ -213,22 +224,23 @@ static void ffn_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n) {
     ds4cu_route(sc->lg, n, X, K, sc->tokens, hash ? cu_w(m, &L->tid2eid) : NULL,
                 (!hash && L->exp_bias.data) ? cu_w(m, &L->exp_bias) : NULL, c->expert_norm, c->expert_scale, sc->sel,
                 sc->w);
+    const int32_t *grp = n > 1 ? ds4cu_experts_group(sc->sel, pairs, X) : NULL; /* prefill: by expert */
     ds4cu_quant_q8_K(xf, sc->xqK, n, E);
-    ds4cu_matvec_experts(L->gate_exps.type, cu_w(m, &L->gate_exps), L->gate_exps.row_bytes, E, F, sc->sel, pairs, K,
-                         sc->xqK, sc->g);
-    ds4cu_matvec_experts(L->up_exps.type, cu_w(m, &L->up_exps), L->up_exps.row_bytes, E, F, sc->sel, pairs, K,
-                         sc->xqK, sc->up);
+    ds4cu_experts_gemm(L->gate_exps.type, cu_w(m, &L->gate_exps), L->gate_exps.row_bytes, E, F, sc->sel, pairs, K,
+                       sc->xqK, sc->g, grp, X);
+    ds4cu_experts_gemm(L->up_exps.type, cu_w(m, &L->up_exps), L->up_exps.row_bytes, E, F, sc->sel, pairs, K,
+                       sc->xqK, sc->up, grp, X);
     ds4cu_swiglu_q8_K(sc->g, sc->up, sc->w, sc->mqK, pairs, F, clampv);
-    ds4cu_matvec_experts(L->down_exps.type, cu_w(m, &L->down_exps), L->down_exps.row_bytes, F, E, sc->sel, pairs, 1,
-                         sc->mqK, sc->dout);
+    ds4cu_experts_gemm(L->down_exps.type, cu_w(m, &L->down_exps), L->down_exps.row_bytes, F, E, sc->sel, pairs, 1,
+                       sc->mqK, sc->dout, grp, X);
 
     /* shared expert: one Q8_0 quantization of xf serves gate and up */
     ds4cu_quant_q8_0(xf, sc->xq, n, E);
-    ds4cu_matvec_q8_0(cu_w(m, &L->gate_sh), L->gate_sh.row_bytes, E, F, 1, sc->xq, n, sc->shg);
-    ds4cu_matvec_q8_0(cu_w(m, &L->up_sh), L->up_sh.row_bytes, E, F, 1, sc->xq, n, sc->shu);
+    ds4cu_gemm_q8_0(cu_w(m, &L->gate_sh), L->gate_sh.row_bytes, E, F, 1, sc->xq, n, sc->shg);
+    ds4cu_gemm_q8_0(cu_w(m, &L->up_sh), L->up_sh.row_bytes, E, F, 1, sc->xq, n, sc->shu);
     if (L->down_sh.type == DS4_TYPE_Q8_0) {
         ds4cu_swiglu_q8_0(sc->shg, sc->shu, sc->xq, n, F, clampv);
-        ds4cu_matvec_q8_0(cu_w(m, &L->down_sh), L->down_sh.row_bytes, F, E, 1, sc->xq, n, sc->fo);
+        ds4cu_gemm_q8_0(cu_w(m, &L->down_sh), L->down_sh.row_bytes, F, E, 1, sc->xq, n, sc->fo);
     } else {
         ds4cu_swiglu(sc->shg, sc->shu, NULL, n, F, clampv);
         mm(m, sc, &L->down_sh, sc->shg, n, 1, sc->fo);
