@@ -432,6 +432,24 @@ TEST(q8_0_many_rows_bit_identical) {
     }
 }
 
+/* The AVX-512 IQ2_XXS multi-row kernel rewrites the activations 32 blocks at
+ * a time, takes blocks in pairs and 16 at a time, and adds the float block
+ * sums of 8 rows in interleaved chains: rows longer than one chunk (odd and
+ * even remainders) and row counts around multiples of 8 must still be bit
+ * for bit the reference. */
+TEST(iq2_xxs_rows_across_chunks) {
+    static const int nbs[] = {15, 17, 31, 32, 33, 48, 63, 64, 65, 97};
+    static const int nrs[] = {1, 7, 8, 9, 16, 17};
+    for (int l = 0; l < 4; l++) {
+        const ds4_quant_kernels *k = ds4_quant_kernels_for(levels[l]);
+        if (!k) continue;
+        for (size_t a = 0; a < sizeof nbs / sizeof nbs[0]; a++)
+            for (size_t b = 0; b < sizeof nrs / sizeof nrs[0]; b++)
+                CHECKF(check_level_q8_K(k, DS4_TYPE_IQ2_XXS, nbs[a], (int)(a + b) % 2, nrs[b]),
+                       "%s IQ2_XXS nb=%d rows=%d differs", k->name, nbs[a], nrs[b]);
+    }
+}
+
 /* The public, dispatched entry points (whatever level DS4_SIMD leaves). */
 TEST(public_functions_bit_identical) {
     int nb = 16, nr = 5;
