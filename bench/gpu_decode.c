@@ -10,7 +10,7 @@
  * Per-layer time is the decode time divided by the layer count (use it with a
  * reduced-depth `ds4-synth --layers N` model on an 80 GB card).
  *
- * usage: gpu_decode -m MODEL [--backend cuda|cpu] [--ctx 2048,8192,...] [--gen N] [--exact]
+ * usage: gpu_decode -m MODEL [--backend cuda|cpu] [--gpus LIST] [--ctx 2048,8192,...] [--gen N] [--exact]
  * Prompts are random token ids (the speed does not depend on them). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,16 +52,17 @@ static uint64_t bytes_per_token(const ds4_model *m) {
 }
 
 int main(int argc, char **argv) {
-    const char *path = NULL, *backend = "cuda", *ctxs = "2048,8192";
+    const char *path = NULL, *backend = "cuda", *ctxs = "2048,8192", *gpus = NULL;
     int gen = 16, exact = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-m") && i + 1 < argc) path = argv[++i];
         else if (!strcmp(argv[i], "--backend") && i + 1 < argc) backend = argv[++i];
+        else if (!strcmp(argv[i], "--gpus") && i + 1 < argc) gpus = argv[++i];
         else if (!strcmp(argv[i], "--ctx") && i + 1 < argc) ctxs = argv[++i];
         else if (!strcmp(argv[i], "--gen") && i + 1 < argc) gen = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--exact")) exact = 1;
         else {
-            fprintf(stderr, "usage: gpu_decode -m MODEL [--backend cuda|cpu] [--ctx 2048,8192] [--gen N] [--exact]\n");
+            fprintf(stderr, "usage: gpu_decode -m MODEL [--backend cuda|cpu] [--gpus LIST] [--ctx 2048,8192] [--gen N] [--exact]\n");
             return 2;
         }
     }
@@ -70,7 +71,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     ds4_err err = {{0}};
-    ds4_model_opts mo = {.backend = backend, .exact = exact ? 0 : -1};
+    ds4_model_opts mo = {.backend = backend, .exact = exact ? 0 : -1, .gpus = gpus};
     double t0 = now();
     ds4_model *m = ds4_model_load(path, &mo, &err);
     if (!m) { fprintf(stderr, "gpu_decode: %s\n", err.msg); return 1; }
@@ -89,6 +90,7 @@ int main(int argc, char **argv) {
 #endif
     printf("model %s: %u layers, width %u, vocab %u, %s weights; loaded in %.1f s\n", path, c->n_layer, c->n_embd,
            c->n_vocab, exact ? "exact-order F16" : "fast F16", t_load);
+    if (gpus) printf("layers split across GPUs %s\n", gpus);
     printf("card %s, device-to-device copy %.0f GB/s (read+write); weights per decoded token %.3f GB -> limit %.1f tok/s\n",
            card, bw / 1e9, (double)bpt / 1e9, bw > 0 ? bw / (double)bpt : 0.0);
     printf("%8s %12s %12s %10s %12s %10s\n", "context", "prefill t/s", "decode t/s", "ms/token", "ms/layer", "of limit");

@@ -23,7 +23,7 @@
 static void usage(FILE *o) {
     fprintf(o,
             "usage: ds4-bench -m MODEL --prompt-file F --ctx-start A --ctx-max B --step-incr S --gen-tokens N\n"
-            "                 [--backend cpu|cuda] [--threads T] [--csv OUT.csv] [--svg OUT.svg]\n"
+            "                 [--backend cpu|cuda] [--gpus LIST] [--threads T] [--csv OUT.csv] [--svg OUT.svg]\n"
             "                 [--bw-mb MB] [--bw-threads T]\n"
             "       ds4-bench -m MODEL --weight-bytes [--ctx-start A] [--ctx-max B]\n"
             "\n"
@@ -73,7 +73,7 @@ static int weight_bytes_only(const char *model, int a, int b) {
 }
 
 int main(int argc, char **argv) {
-    const char *model = NULL, *prompt_file = NULL, *csv = NULL, *svg = NULL, *backend = NULL;
+    const char *model = NULL, *prompt_file = NULL, *csv = NULL, *svg = NULL, *backend = NULL, *gpus = NULL;
     ds4_sweep_opts so = {0, 0, 0, 0};
     int threads = 0, bw_mb = 1024, bw_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     int have_a = 0, have_b = 0, have_s = 0, have_n = 0, weights_only = 0;
@@ -87,6 +87,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--csv")) csv = argv[++i];
         else if (!strcmp(a, "--svg")) svg = argv[++i];
         else if (!strcmp(a, "--backend")) backend = argv[++i];
+        else if (!strcmp(a, "--gpus")) gpus = argv[++i];
         else if (!strcmp(a, "--ctx-start")) { if (parse_int(a, argv[++i], 1, 1 << 30, &so.ctx_start)) return 2; have_a = 1; }
         else if (!strcmp(a, "--ctx-max")) { if (parse_int(a, argv[++i], 1, 1 << 30, &so.ctx_max)) return 2; have_b = 1; }
         else if (!strcmp(a, "--step-incr")) { if (parse_int(a, argv[++i], 1, 1 << 30, &so.step)) return 2; have_s = 1; }
@@ -107,7 +108,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     ds4_err e = {{0}};
-    ds4_model_opts mo = {.backend = backend, .n_threads = threads, .exact = 0};
+    ds4_model_opts mo = {.backend = backend, .n_threads = threads, .exact = 0, .gpus = gpus};
     ds4_model *m = ds4_model_load(model, &mo, &e);
     if (!m) { fprintf(stderr, "ds4-bench: %s\n", e.msg); return 1; }
     int rc = 1;

@@ -137,7 +137,8 @@ int main(int argc, char **argv) {
     }
     logf_("listening on http://%s:%d", s->cfg.host, s->cfg.port);
 
-    ds4_model_opts mo = {.backend = s->cfg.backend, .n_threads = s->cfg.threads, .exact = s->cfg.quality};
+    ds4_model_opts mo = {.backend = s->cfg.backend, .n_threads = s->cfg.threads, .exact = s->cfg.quality,
+                         .gpus = s->cfg.gpus};
     logf_("loading %s", s->cfg.model);
     s->model = ds4_model_load(s->cfg.model, &mo, &err);
     if (!s->model) {

@@ -29,6 +29,7 @@ typedef struct chat_opts {
     float steer_ffn, steer_attn;
     int steer_ffn_set;
     const char *backend;
+    const char *gpus;           /* --gpus LIST */
     int threads;
     ds4_think_mode think;
     const char *prompt;         /* -p: one-shot */

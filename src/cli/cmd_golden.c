@@ -9,8 +9,8 @@
 #include "engine/golden.h"
 
 static void usage(FILE *o) {
-    fprintf(o, "usage: ds4 golden -m MODEL --like REF.golden -o OUT.golden [--backend B] [--threads N]\n"
-               "                  [--chunk N] [--snapshot-at N] [--fast]\n"
+    fprintf(o, "usage: ds4 golden -m MODEL --like REF.golden -o OUT.golden [--backend B] [--gpus LIST]\n"
+               "                  [--threads N] [--chunk N] [--snapshot-at N] [--fast]\n"
                "                  [--dir-steering-file F --dir-steering-ffn X --dir-steering-attn Y]\n"
                "Reads the tokens, positions and greedy length of REF, computes prefill rows (one\n"
                "layer-major pass in chunks of N, optionally saving and restoring a snapshot after\n"
@@ -34,6 +34,7 @@ int ds4_cmd_golden(int argc, char **argv) {
         else if (!strcmp(a, "--like")) like = v;
         else if (!strcmp(a, "-o")) outp = v;
         else if (!strcmp(a, "--backend")) mo.backend = v;
+        else if (!strcmp(a, "--gpus")) mo.gpus = v;
         else if (!strcmp(a, "--threads")) mo.n_threads = atoi(v);
         else if (!strcmp(a, "--chunk")) go.chunk = atoi(v);
         else if (!strcmp(a, "--snapshot-at")) go.snapshot_at = atoi(v);

@@ -22,6 +22,8 @@ typedef struct ds4_model_opts {
     const char *backend;   /* "cpu", "cuda" or NULL = fastest available */
     int n_threads;         /* CPU threads; 0 = all cores */
     int exact;             /* 0 (default) = bit-exact reference order; -1 = fast reassociated F16 sums */
+    const char *gpus;      /* CUDA devices the layers are split across, in order ("0,1"; the same one
+                              twice, "0,0", is allowed); NULL = device 0 alone. Implies --backend cuda. */
 } ds4_model_opts;
 
 ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_err *err);

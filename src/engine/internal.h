@@ -26,6 +26,7 @@ struct ds4_model {
     int exact;
     const ds4_backend *be;
     void *be_model;      /* backend's per-model state (device weights) */
+    char gpus[128];      /* ds4_model_opts.gpus ("" = device 0 alone) */
 };
 
 struct ds4_session {

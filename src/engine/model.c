@@ -15,6 +15,26 @@ ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_err 
     ds4_model_opts def = {0};
     if (!opts) opts = &def;
     const ds4_backend *be = &ds4_backend_cpu;
+    if (opts->gpus) {
+        if (opts->backend && strcmp(opts->backend, "cuda") != 0) {
+            ds4_errf(err, "--gpus %s: only the CUDA backend uses GPUs (--backend %s given)", opts->gpus, opts->backend);
+            return NULL;
+        }
+        if (!opts->gpus[0]) {
+            ds4_errf(err, "--gpus '': empty list (expected device ids like 0,1)");
+            return NULL;
+        }
+        if (strlen(opts->gpus) >= sizeof ((ds4_model *)0)->gpus) {
+            ds4_errf(err, "--gpus %.32s...: list too long (expected device ids like 0,1)", opts->gpus);
+            return NULL;
+        }
+#ifdef DS4_HAVE_CUDA
+        be = &ds4_backend_cuda; /* no silent CPU fallback when GPUs were named */
+#else
+        ds4_errf(err, "--gpus %s: this build has no CUDA backend (build with nvcc)", opts->gpus);
+        return NULL;
+#endif
+    }
     if (opts->backend && strcmp(opts->backend, "cpu") != 0) {
 #ifdef DS4_HAVE_CUDA
         if (!strcmp(opts->backend, "cuda")) be = &ds4_backend_cuda;
@@ -52,11 +72,12 @@ ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_err 
     ds4_rope_init(&m->rope_comp, (int)c->n_rot, c->compress_rope_base, 1, c->yarn_factor, c->yarn_orig_ctx,
                   c->yarn_beta_fast, c->yarn_beta_slow);
     m->exact = opts->exact >= 0 ? 1 : 0;
+    if (opts->gpus) snprintf(m->gpus, sizeof m->gpus, "%s", opts->gpus);
     m->pool = ds4_pool_new(opts->n_threads);
     if (!m->pool) { ds4_errf(err, "cannot start CPU threads"); goto fail; }
 #ifdef DS4_HAVE_CUDA
     /* No --backend: the GPU when one is usable and the weights fit, else the CPU. */
-    if (!opts->backend && ds4cu_device_count() > 0) {
+    if (!opts->backend && !opts->gpus && ds4cu_device_count() > 0) {
         ds4_err cerr = {{0}};
         if (ds4_backend_cuda.model_init(m, &cerr) == 0) {
             m->be = &ds4_backend_cuda;

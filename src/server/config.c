@@ -42,6 +42,7 @@ static const flag flags[] = {
     {"--backend", NULL, NULL, K_STR, OFF(backend), 0, 0, NULL, "NAME", "cpu|cuda|metal (default: fastest present)"},
     {"--cpu", NULL, NULL, K_BACKEND_FIXED, OFF(backend), 0, 0, "cpu", NULL, "same as --backend cpu"},
     {"--cuda", NULL, NULL, K_BACKEND_FIXED, OFF(backend), 0, 0, "cuda", NULL, "same as --backend cuda"},
+    {"--gpus", NULL, NULL, K_STR, OFF(gpus), 0, 0, NULL, "LIST", "CUDA devices to split the layers across, e.g. 0,1 (default 0; implies cuda)"},
     {"--metal", NULL, NULL, K_BACKEND_FIXED, OFF(backend), 0, 0, "metal", NULL, "same as --backend metal (not built on this platform)"},
     {"--host", NULL, NULL, K_STR, OFF(host), 0, 0, NULL, "HOST", "bind address (default 127.0.0.1; localhost = 127.0.0.1)"},
     {"--port", NULL, NULL, K_PORT, OFF(port), 0, 0, NULL, "N", "TCP port (default 8000; 0 = any free port, printed at startup)"},

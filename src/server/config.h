@@ -32,6 +32,7 @@ typedef struct ds4s_config {
     const char *steer_policy;   /* --dir-steering-policy (FORK) */
     int warm_weights;           /* --warm-weights */
     const char *backend;        /* --backend / --cpu / --cuda / --metal; NULL = fastest */
+    const char *gpus;           /* --gpus LIST: CUDA devices the layers are split across; NULL = device 0 */
     const char *host;           /* --host, default 127.0.0.1 */
     int port;                   /* --port, default 8000 */
     int cors;                   /* --cors */

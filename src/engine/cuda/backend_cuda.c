@@ -1,7 +1,12 @@
-/* backend_cuda.c - the CUDA backend's vtable: the weights' device copy (the
- * whole tensor data section in one allocation, so a weight's device address
- * is its file offset), device KV caches (allocation, reset, export to and
- * import from the snapshot view) and the forward pass of cuda/forward.c. */
+/* backend_cuda.c - the CUDA backend's vtable: the weights' device copies,
+ * device KV caches (allocation, reset, export to and import from the
+ * snapshot view) and the forward pass of cuda/forward.c.
+ *
+ * With one GPU the whole tensor data section is one allocation (a weight's
+ * device address is its file offset). With --gpus LIST the layers are split
+ * into one contiguous segment per listed device (plan_split: even weight
+ * bytes); each device gets only its segment's tensors, and each layer's KV
+ * cache lives on the device that runs the layer. */
 #ifdef DS4_HAVE_CUDA
 #include <stdlib.h>
 #include <string.h>
@@ -9,38 +14,208 @@
 #include "engine/cuda/cuda.h"
 #include "engine/cuda/ops.h"
 
+/* --gpus: comma-separated device ordinals, each 0..63, at most DS4CU_MAX_SEG. */
+static int parse_gpus(const char *list, int *ids, int *n, ds4_err *err) {
+    *n = 0;
+    const char *p = list;
+    if (!*p) return ds4_errf(err, "--gpus '': empty list (expected device ids like 0,1)");
+    for (;;) {
+        if (*p < '0' || *p > '9')
+            return ds4_errf(err, "--gpus %s: '%s' is not a device id (expected ids like 0,1)", list, p);
+        long v = 0;
+        while (*p >= '0' && *p <= '9' && v < 1000) v = v * 10 + (*p++ - '0');
+        if (v > 63) return ds4_errf(err, "--gpus %s: device id %ld out of range (0..63)", list, v);
+        if (*n == DS4CU_MAX_SEG) return ds4_errf(err, "--gpus %s: more than %d devices", list, DS4CU_MAX_SEG);
+        ids[(*n)++] = (int)v;
+        if (!*p) return 0;
+        if (*p != ',' || !p[1])
+            return ds4_errf(err, "--gpus %s: unexpected '%s' (expected device ids like 0,1)", list, p);
+        p++;
+    }
+}
+
+/* The layer a tensor belongs to ("blk.N."), or -1 for a global one. */
+static int tensor_layer(const gguf_tensor *t, uint32_t n_layer) {
+    if (strncmp(t->name, "blk.", 4) != 0) return -1;
+    char *end;
+    const unsigned long il = strtoul(t->name + 4, &end, 10);
+    return end != t->name + 4 && *end == '.' && il < n_layer ? (int)il : -1;
+}
+
+/* The segment holding tensor t: its layer's, the embedding on the first,
+ * every other global (output head, its norms) on the last. */
+static int tensor_seg(const ds4_model *m, const cu_model *cm, const gguf_tensor *t) {
+    const int il = tensor_layer(t, m->cfg.n_layer);
+    if (il >= 0) return ds4_cuda_layer_seg(m, (uint32_t)il);
+    return t->data == m->w.embd.data ? 0 : cm->n_dev - 1;
+}
+
+/* Contiguous layer ranges whose weight bytes (plus the embedding on the
+ * first and the head on the last) are as even as the layer granularity allows. */
+static void plan_split(const ds4_model *m, cu_model *cm) {
+    const gguf_file *f = m->gguf;
+    const uint32_t L = m->cfg.n_layer;
+    const int n = cm->n_dev;
+    uint64_t *lb = calloc(L + 1, sizeof *lb), first = 0, total = 0;
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor *t = &f->tensors[i];
+        const int il = tensor_layer(t, L);
+        if (il >= 0 && lb) lb[il] += t->nbytes;
+        else if (t->data == m->w.embd.data) first += t->nbytes;
+        total += t->nbytes;
+    }
+    uint32_t prev = 0;
+    cm->dev[0].l0 = 0;
+    for (int k = 1; k < n; k++) {
+        const double target = (double)total * k / n;
+        uint64_t acc = first;
+        for (uint32_t i = 0; i < prev; i++) acc += lb ? lb[i] : 0;
+        uint32_t best = prev + 1;
+        double best_d = -1;
+        for (uint32_t c = prev + 1; c <= L - (uint32_t)(n - k); c++) {
+            acc += lb ? lb[c - 1] : 0; /* acc = bytes before layer c */
+            const double d = (double)acc > target ? (double)acc - target : target - (double)acc;
+            if (best_d < 0 || d < best_d) { best_d = d; best = c; }
+        }
+        cm->dev[k - 1].l1 = cm->dev[k].l0 = best;
+        prev = best;
+    }
+    cm->dev[n - 1].l1 = L;
+    free(lb);
+}
+
+static int cmp_range(const void *a, const void *b) {
+    const cu_range *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* The merged file ranges of segment k's tensors, copied into one allocation
+ * on its device (current). Kernels may read up to 15 bytes past a row in
+ * 16-byte loads: every range gets 256 bytes of slack. */
+static int upload_segment(const ds4_model *m, cu_model *cm, int k, ds4_err *err) {
+    const gguf_file *f = m->gguf;
+    cu_dev *d = &cm->dev[k];
+    if (cm->n_dev == 1) { /* everything: the section as one range, as it is laid out */
+        if (!(d->r = calloc(1, sizeof *d->r))) return ds4_errf(err, "out of memory");
+        d->r[0].len = cm->bytes;
+        d->n_r = 1;
+    } else {
+        if (!(d->r = calloc(f->n_tensors ? f->n_tensors : 1, sizeof *d->r))) return ds4_errf(err, "out of memory");
+        for (uint64_t i = 0; i < f->n_tensors; i++) {
+            const gguf_tensor *t = &f->tensors[i];
+            if (tensor_seg(m, cm, t) != k || !t->nbytes) continue;
+            d->r[d->n_r].off = (uint64_t)(t->data - cm->hbase);
+            d->r[d->n_r++].len = t->nbytes;
+        }
+        qsort(d->r, (size_t)d->n_r, sizeof *d->r, cmp_range);
+        int w = 0; /* merge neighbours separated by alignment padding only */
+        for (int i = 0; i < d->n_r; i++) {
+            if (w && d->r[i].off <= d->r[w - 1].off + d->r[w - 1].len + 4096) {
+                const uint64_t end = d->r[i].off + d->r[i].len;
+                if (end > d->r[w - 1].off + d->r[w - 1].len) d->r[w - 1].len = end - d->r[w - 1].off;
+            } else d->r[w++] = d->r[i];
+        }
+        d->n_r = w;
+    }
+    uint64_t bytes = 0;
+    for (int i = 0; i < d->n_r; i++) bytes += (d->r[i].len + 256 + 255) & ~(uint64_t)255;
+    d->bytes = bytes;
+    if (!(d->dbase = ds4cu_malloc(bytes)))
+        return ds4_errf(err, "%s: --gpus %s: device %d (layers %u-%u): cannot allocate %llu bytes of GPU memory for "
+                        "the weights: %s", f->path, m->gpus[0] ? m->gpus : "0", d->id, d->l0, d->l1 - 1,
+                        (unsigned long long)bytes, ds4cu_error());
+    uint64_t at = 0;
+    for (int i = 0; i < d->n_r; i++) {
+        d->r[i].d = d->dbase + at;
+        at += (d->r[i].len + 256 + 255) & ~(uint64_t)255;
+        /* In pieces, so a huge mapping is faulted in gradually. */
+        const uint64_t piece = 256ull << 20;
+        for (uint64_t o = 0; o < d->r[i].len; o += piece) {
+            const uint64_t len = d->r[i].len - o < piece ? d->r[i].len - o : piece;
+            if (ds4cu_h2d(d->r[i].d + o, cm->hbase + d->r[i].off + o, len))
+                return ds4_errf(err, "%s: copying the weights to GPU %d: %s", f->path, d->id, ds4cu_error());
+        }
+    }
+    return 0;
+}
+
+int ds4_cuda_layer_seg(const ds4_model *m, uint32_t il) {
+    const cu_model *cm = cu_m(m);
+    for (int k = 0; k < cm->n_dev; k++)
+        if (il < cm->dev[k].l1) return k;
+    return cm->n_dev - 1;
+}
+
+int ds4_cuda_use(const ds4_model *m, cu_session *cs, int seg) {
+    cu_model *cm = cu_m(m);
+    if (cs && cs->cur != seg) {
+        cs->seg[cs->cur].s = cs->s; /* the live copy (hc_post swaps X and X2 in it) */
+        cu_seg *g = &cs->seg[seg];
+        cs->s = g->s;
+        cs->rope[0] = g->rope[0];
+        cs->rope[1] = g->rope[1];
+        cs->isc = g->isc;
+        cs->iflag = g->iflag;
+        cs->dpos = g->dpos;
+        cs->cur = seg;
+    }
+    cm->cur = seg;
+    cm->steer = cm->dev[seg].steer;
+    return ds4cu_use(cm->dev[seg].slot);
+}
+
+static void cu_model_free(ds4_model *m);
+
 static int cu_model_init(ds4_model *m, ds4_err *err) {
-    if (ds4cu_init()) return ds4_errf(err, "--backend cuda: %s", ds4cu_error());
+    const char *list = m->gpus[0] ? m->gpus : "0";
+    int ids[DS4CU_MAX_SEG], n = 0;
+    if (parse_gpus(list, ids, &n, err)) return -1;
+    if ((uint32_t)n > m->cfg.n_layer)
+        return ds4_errf(err, "--gpus %s: %d devices for %u layers (at most one device per layer)", list, n,
+                        m->cfg.n_layer);
+    if (ds4cu_init()) return ds4_errf(err, "%s %s: %s", m->gpus[0] ? "--gpus" : "--backend", m->gpus[0] ? list : "cuda",
+                                      ds4cu_error());
     cu_model *cm = calloc(1, sizeof *cm);
     if (!cm) return ds4_errf(err, "out of memory");
     const gguf_file *f = m->gguf;
     cm->hbase = f->base + f->data_offset;
     cm->bytes = f->size - f->data_offset;
-    cm->dbase = ds4cu_malloc(cm->bytes + 256); /* kernels may read up to 15 bytes past a row in 16-byte loads */
-    if (!cm->dbase) {
-        free(cm);
-        return ds4_errf(err, "%s: cannot allocate %llu bytes of GPU memory for the weights: %s", f->path,
-                        (unsigned long long)(f->size - f->data_offset), ds4cu_error());
-    }
-    /* In pieces, so a huge mapping is faulted in gradually. */
-    const uint64_t piece = 256ull << 20;
-    for (uint64_t o = 0; o < cm->bytes; o += piece) {
-        const uint64_t len = cm->bytes - o < piece ? cm->bytes - o : piece;
-        if (ds4cu_h2d(cm->dbase + o, cm->hbase + o, len)) {
-            ds4cu_free(cm->dbase);
-            free(cm);
-            return ds4_errf(err, "%s: copying the weights to the GPU: %s", f->path, ds4cu_error());
+    cm->n_dev = n;
+    m->be_model = cm;
+    for (int k = 0; k < n; k++) {
+        int nth = 0; /* --gpus 0,0: the second segment on device 0 gets its own stream */
+        for (int j = 0; j < k; j++) nth += ids[j] == ids[k];
+        cm->dev[k].id = ids[k];
+        if ((cm->dev[k].slot = ds4cu_slot(ids[k], nth)) < 0) {
+            ds4_errf(err, "--gpus %s: %s", list, ds4cu_error());
+            goto fail;
         }
     }
-    m->be_model = cm;
+    plan_split(m, cm);
+    for (int k = 0; k < n; k++)
+        if (ds4_cuda_use(m, NULL, k) || upload_segment(m, cm, k, err)) {
+            if (!err->msg[0]) ds4_errf(err, "--gpus %s: %s", list, ds4cu_error());
+            goto fail;
+        }
+    /* Peer access between neighbours, enabled once here (not mid-forward). */
+    for (int k = 1; k < n; k++) ds4cu_direct(cm->dev[k - 1].slot, cm->dev[k].slot);
+    ds4_cuda_use(m, NULL, 0);
     return 0;
+fail:
+    cu_model_free(m);
+    return -1;
 }
 
 static void cu_model_free(ds4_model *m) {
     cu_model *cm = cu_m(m);
     if (!cm) return;
-    ds4cu_free(cm->dbase);
-    ds4cu_free(cm->steer);
+    for (int k = 0; k < cm->n_dev; k++) {
+        if (cm->dev[k].slot >= 0 && cm->dev[k].dbase) ds4cu_use(cm->dev[k].slot);
+        ds4cu_free(cm->dev[k].dbase);
+        ds4cu_free(cm->dev[k].steer);
+        free(cm->dev[k].r);
+    }
+    ds4cu_host_free(cm->stage);
     free(cm);
     m->be_model = NULL;
 }
@@ -48,20 +223,29 @@ static void cu_model_free(ds4_model *m) {
 static void cu_session_free(ds4_session *s) {
     cu_session *cs = cu_s(s);
     if (!cs) return;
+    const ds4_model *m = s->m;
+    ds4_cuda_use(m, cs, 0); /* back to segment 0, so seg[] holds every segment's state */
+    cs->seg[0].s = cs->s;
     if (cs->kv)
-        for (uint32_t il = 0; il < s->m->cfg.n_layer; il++) {
+        for (uint32_t il = 0; il < m->cfg.n_layer; il++) {
+            ds4_cuda_use(m, NULL, ds4_cuda_layer_seg(m, il));
             cu_layer *k = &cs->kv[il];
             float *all[] = {k->raw, k->comp, k->cmp_sv, k->cmp_sk, k->idx, k->icmp_sv, k->icmp_sk};
             for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ds4cu_free(all[i]);
         }
     free(cs->kv);
-    ds4cu_free(cs->rope[0]);
-    ds4cu_free(cs->rope[1]);
-    ds4cu_free(cs->isc);
-    ds4cu_free(cs->iflag);
-    ds4cu_free(cs->dpos);
-    ds4cu_graph_free(cs->graph);
-    ds4_cuda_scratch_free(&cs->s);
+    for (int k = 0; k < cs->n_seg; k++) {
+        cu_seg *g = &cs->seg[k];
+        ds4_cuda_use(m, NULL, k);
+        ds4cu_free(g->rope[0]);
+        ds4cu_free(g->rope[1]);
+        ds4cu_free(g->isc);
+        ds4cu_free(g->iflag);
+        ds4cu_free(g->dpos);
+        ds4cu_graph_free(g->graph);
+        ds4_cuda_scratch_free(&g->s);
+    }
+    ds4_cuda_use(m, NULL, 0);
     free(cs);
     s->be = NULL;
 }
@@ -69,32 +253,41 @@ static void cu_session_free(ds4_session *s) {
 static void cu_session_reset(ds4_session *s) {
     const ds4_config *c = &s->m->cfg;
     cu_session *cs = cu_s(s);
+    const int cur = cs->cur;
     for (uint32_t il = 0; il < c->n_layer; il++) {
         cu_layer *k = &cs->kv[il];
         const uint32_t r = c->compress_ratio[il];
         k->n_comp = k->n_idx = 0;
+        ds4_cuda_use(s->m, cs, ds4_cuda_layer_seg(s->m, il));
         if (r) {
             const uint32_t Wc = ds4_cmp_lanes(r) * c->head_dim;
             ds4cu_frontier_reset(k->cmp_sv, k->cmp_sk, 0, (int)ds4_cmp_rows(r), (int)Wc);
         }
         if (r == 4) ds4cu_frontier_reset(k->icmp_sv, k->icmp_sk, 0, 8, (int)(2 * c->idx_head_dim));
+        ds4cu_sync();
     }
-    ds4cu_sync();
+    ds4_cuda_use(s->m, cs, cur);
 }
 
 static float *dalloc(size_t n) { return ds4cu_malloc(sizeof(float) * (n ? n : 1)); }
 
 static int cu_session_init(ds4_session *s, ds4_err *err) {
     const ds4_config *c = &s->m->cfg;
+    const cu_model *cm = cu_m(s->m);
     cu_session *cs = calloc(1, sizeof *cs);
     if (!cs) return ds4_errf(err, "out of memory");
     s->be = cs;
+    cs->n_seg = cm->n_dev;
     cs->raw_cap = s->raw_window;
     cs->comp_cap = (uint32_t)(s->ctx / 4 + 2);
     cs->kv = calloc(c->n_layer, sizeof *cs->kv);
+    int dev = cm->dev[0].id;
     if (!cs->kv) goto oom;
     for (uint32_t il = 0; il < c->n_layer; il++) {
         cu_layer *k = &cs->kv[il];
+        const int seg = ds4_cuda_layer_seg(s->m, il);
+        dev = cm->dev[seg].id;
+        if (ds4_cuda_use(s->m, NULL, seg)) goto oom;
         const ds4_kv_geom g = ds4_kv_geometry(c, s->ctx, s->raw_window, il);
         if (!(k->raw = dalloc(g.raw))) goto oom;
         if (g.frontier && (!(k->comp = dalloc(g.comp_cap * g.row)) || !(k->cmp_sv = dalloc(g.frontier)) ||
@@ -104,14 +297,24 @@ static int cu_session_init(ds4_session *s, ds4_err *err) {
                             !(k->icmp_sk = dalloc(g.ifrontier))))
             goto oom;
     }
-    if (!(cs->rope[0] = dalloc((size_t)s->ctx * c->n_rot)) || !(cs->rope[1] = dalloc((size_t)s->ctx * c->n_rot)) ||
-        !(cs->isc = dalloc(cs->comp_cap)) || !(cs->iflag = ds4cu_malloc(sizeof(int32_t) * cs->comp_cap)) ||
-        !(cs->dpos = ds4cu_malloc(sizeof(int64_t))))
-        goto oom;
+    for (int k = 0; k < cs->n_seg; k++) {
+        cu_seg *g = &cs->seg[k];
+        dev = cm->dev[k].id;
+        if (ds4_cuda_use(s->m, NULL, k)) goto oom;
+        if (!(g->rope[0] = dalloc((size_t)s->ctx * c->n_rot)) || !(g->rope[1] = dalloc((size_t)s->ctx * c->n_rot)) ||
+            !(g->isc = dalloc(cs->comp_cap)) || !(g->iflag = ds4cu_malloc(sizeof(int32_t) * cs->comp_cap)) ||
+            !(g->dpos = ds4cu_malloc(sizeof(int64_t))))
+            goto oom;
+    }
+    /* The view of segment 0 (ds4_cuda_use copies from seg[] only on a change). */
+    cs->cur = 1;
+    ds4_cuda_use(s->m, cs, 0);
     cu_session_reset(s);
     return 0;
 oom:
     cu_session_free(s);
+    if (cm->n_dev > 1)
+        return ds4_errf(err, "out of GPU memory on device %d for the KV cache of a %d-token context", dev, s->ctx);
     return ds4_errf(err, "out of GPU memory for the KV cache of a %d-token context", s->ctx);
 }
 
@@ -122,6 +325,8 @@ static void cu_kv_counts(const ds4_session *s, uint32_t il, uint32_t *n_comp, ui
 
 static int cu_kv_export(const ds4_session *s, uint32_t il, ds4_kv_view *v, ds4_err *err) {
     const cu_session *cs = cu_s(s);
+    if (ds4_cuda_use(s->m, NULL, ds4_cuda_layer_seg(s->m, il)))
+        return ds4_errf(err, "snapshot: layer %u: %s", il, ds4cu_error());
     const cu_layer *k = &cs->kv[il];
     const ds4_kv_geom g = ds4_kv_geometry(&s->m->cfg, s->ctx, s->raw_window, il);
     const uint32_t D = s->m->cfg.head_dim;
@@ -146,6 +351,8 @@ static int cu_kv_export(const ds4_session *s, uint32_t il, ds4_kv_view *v, ds4_e
 
 static int cu_kv_import(ds4_session *s, uint32_t il, const ds4_kv_view *v, ds4_err *err) {
     cu_session *cs = cu_s(s);
+    if (ds4_cuda_use(s->m, NULL, ds4_cuda_layer_seg(s->m, il)))
+        return ds4_errf(err, "snapshot: layer %u: %s", il, ds4cu_error());
     cu_layer *k = &cs->kv[il];
     const ds4_kv_geom g = ds4_kv_geometry(&s->m->cfg, s->ctx, s->raw_window, il);
     const uint32_t D = s->m->cfg.head_dim;

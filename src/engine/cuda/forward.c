@@ -78,23 +78,29 @@ static int scratch_init(cu_scratch *sc, const ds4_config *c, int n) {
     return 0;
 }
 
-/* Cos/sin rows for positions [have, upto) of both RoPE kinds. */
+/* Cos/sin rows for positions [have, upto) of both RoPE kinds, on every
+ * segment's device. */
 static int rope_ensure(ds4_session *ss, int upto) {
     cu_session *cs = cu_s(ss);
     const ds4_model *m = ss->m;
     const int nr = (int)m->cfg.n_rot;
     if (upto <= cs->rope_have) return 0;
-    const int from = cs->rope_have, cnt = upto - from;
+    const int from = cs->rope_have, cnt = upto - from, cur = cs->cur;
     float *h = malloc(sizeof(float) * (size_t)cnt * nr);
     if (!h) return -1;
     const ds4_rope *ropes[2] = {&m->rope_dense, &m->rope_comp};
     for (int k = 0; k < 2; k++) {
         for (int i = 0; i < cnt; i++) ds4_rope_cs(ropes[k], from + i, h + (size_t)i * nr, h + (size_t)i * nr + nr / 2);
-        if (ds4cu_h2d(cs->rope[k] + (size_t)from * nr, h, sizeof(float) * (size_t)cnt * nr)) { free(h); return -1; }
+        for (int g = 0; g < cs->n_seg; g++)
+            if (ds4_cuda_use(m, NULL, g) ||
+                ds4cu_h2d(cs->seg[g].rope[k] + (size_t)from * nr, h, sizeof(float) * (size_t)cnt * nr)) {
+                free(h);
+                return -1;
+            }
     }
     free(h);
     cs->rope_have = upto;
-    return 0;
+    return ds4_cuda_use(m, cs, cur);
 }
 
 /* y = W·x for a batch, activation handling per weight type (cpu/matmul.c). */
@@ -261,25 +267,36 @@ static void output_head(const ds4_model *m, cu_scratch *sc, int t0, int rows) {
     mm(m, sc, &m->w.output, sc->yn, rows, 1, sc->logits);
 }
 
+/* m->steer to every segment's device (again when the host vectors change). */
 static int upload_steer(ds4_model *m) {
     cu_model *cm = cu_m(m);
-    if (!m->steer || cm->steer_src == m->steer) return 0;
+    if (!m->steer) return 0;
     const size_t n = (size_t)m->cfg.n_layer * m->cfg.n_embd;
-    ds4cu_free(cm->steer);
-    cm->steer_src = NULL;
-    if (!(cm->steer = ds4cu_malloc(sizeof(float) * n))) return -1;
-    if (ds4cu_h2d(cm->steer, m->steer, sizeof(float) * n)) return -1;
-    cm->steer_src = m->steer;
-    return 0;
+    const int cur = cm->cur;
+    for (int k = 0; k < cm->n_dev; k++) {
+        cu_dev *d = &cm->dev[k];
+        if (d->steer_src == m->steer) continue;
+        if (ds4_cuda_use(m, NULL, k)) return -1;
+        ds4cu_free(d->steer);
+        d->steer = NULL;
+        d->steer_src = NULL;
+        if (!(d->steer = ds4cu_malloc(sizeof(float) * n))) return -1;
+        if (ds4cu_h2d(d->steer, m->steer, sizeof(float) * n)) return -1;
+        d->steer_src = m->steer;
+    }
+    return ds4_cuda_use(m, NULL, cur);
 }
 
-/* Every kernel of one batch, no transfers (so a decode step can be captured). */
-static void forward_kernels(ds4_session *ss, int n, int64_t pos0, int all_rows, int last) {
+/* Every kernel of segment k for one batch, no transfers (so a decode step
+ * can be captured): the embedding on the first, its layers, the head on the
+ * last. The segment is current (ds4_cuda_use). */
+static void forward_kernels(ds4_session *ss, int k, int n, int64_t pos0, int all_rows, int last) {
     ds4_model *m = ss->m;
     const ds4_config *c = &m->cfg;
+    const cu_model *cm = cu_m(m);
     cu_scratch *sc = &cu_s(ss)->s;
-    ds4cu_embed(cu_w(m, &m->w.embd), sc->tokens, n, (int)c->n_embd, (int)c->n_hc, sc->X);
-    for (uint32_t il = 0; il < c->n_layer; il++) {
+    if (k == 0) ds4cu_embed(cu_w(m, &m->w.embd), sc->tokens, n, (int)c->n_embd, (int)c->n_hc, sc->X);
+    for (uint32_t il = cm->dev[k].l0; il < cm->dev[k].l1; il++) {
         const ds4_layer_weights *L = &m->w.layer[il];
         hc_pre(m, sc, &L->hc_attn_fn, &L->hc_attn_scale, &L->hc_attn_base, n);
         attention_layer(ss, il, sc, n, pos0);
@@ -290,15 +307,39 @@ static void forward_kernels(ds4_session *ss, int n, int64_t pos0, int all_rows, 
         steer(m, il, ss->steer_ffn, sc->fo, n);
         hc_post(c, sc, n);
     }
+    if (k < cm->n_dev - 1) return;
     if (all_rows) output_head(m, sc, 0, n);
     else if (last) output_head(m, sc, n - 1, 1);
 }
 
+/* The batch's tokens into every segment's scratch (hash-routed layers read
+ * them wherever they run). */
+static int upload_tokens(ds4_session *ss, const int32_t *tokens, int n) {
+    cu_session *cs = cu_s(ss);
+    for (int k = cs->n_seg - 1; k >= 0; k--)
+        if (ds4_cuda_use(ss->m, cs, k) || ds4cu_h2d(cs->s.tokens, tokens, sizeof(int32_t) * (size_t)n)) return -1;
+    return 0;
+}
+
+/* The hidden state X (n × n_hc × n_embd) from segment k-1 (current, its live
+ * X is `from`) to segment k's `to`, then segment k current. */
+static int hand_over(ds4_session *ss, int k, float *to, const float *from, int n) {
+    const ds4_config *c = &ss->m->cfg;
+    cu_model *cm = cu_m(ss->m);
+    const size_t bytes = sizeof(float) * (size_t)n * c->n_hc * c->n_embd;
+    if (ds4cu_handover(to, cm->dev[k].slot, from, cm->dev[k - 1].slot, bytes, cm->stage)) return -1;
+    return ds4_cuda_use(ss->m, cu_s(ss), k);
+}
+
 static int forward_batch(ds4_session *ss, const int32_t *tokens, int n, int64_t pos0, float *logits_all, int last) {
     const ds4_config *c = &ss->m->cfg;
-    cu_scratch *sc = &cu_s(ss)->s;
-    if (ds4cu_h2d(sc->tokens, tokens, sizeof(int32_t) * (size_t)n)) return -1;
-    forward_kernels(ss, n, pos0, logits_all != NULL, last);
+    cu_session *cs = cu_s(ss);
+    if (upload_tokens(ss, tokens, n)) return -1; /* leaves segment 0 current */
+    for (int k = 0; k < cs->n_seg; k++) {
+        if (k > 0 && hand_over(ss, k, cs->seg[k].s.X, cs->s.X, n)) return -1;
+        forward_kernels(ss, k, n, pos0, logits_all != NULL, last);
+    }
+    cu_scratch *sc = &cs->s; /* the last segment's: the logits */
     const size_t V = c->n_vocab;
     if (logits_all) {
         if (ds4cu_d2h(logits_all, sc->logits, sizeof(float) * V * (size_t)n)) return -1;
@@ -318,40 +359,54 @@ static int graphs_enabled(void) {
     return on;
 }
 
-/* One token through the captured graph (captured on the second decode step
- * of a session, after a plain one has initialised every lazy table). */
+static void graphs_free(cu_session *cs) {
+    for (int k = 0; k < cs->n_seg; k++) {
+        ds4cu_graph_free(cs->seg[k].graph);
+        cs->seg[k].graph = NULL;
+    }
+}
+
+/* One token through the captured graphs, one per segment, X handed over
+ * between them (captured on the second decode step of a session, after a
+ * plain one has initialised every lazy table on every device). */
 static int decode_graph(ds4_session *ss, int32_t token, float *logits_row) {
     ds4_model *m = ss->m;
     const ds4_config *c = &m->cfg;
     cu_session *cs = cu_s(ss);
-    cu_scratch *sc = &cs->s;
     const int64_t p = ss->n;
-    if (cs->graph && (cs->graph_steer_ffn != ss->steer_ffn || cs->graph_steer_attn != ss->steer_attn ||
-                      cs->graph_steer != m->steer)) {
-        ds4cu_graph_free(cs->graph);
-        cs->graph = NULL;
-    }
-    if (!cs->graph && !cs->graph_warm) {
+    const int ns = cs->n_seg;
+    if (cs->seg[0].graph && (cs->graph_steer_ffn != ss->steer_ffn || cs->graph_steer_attn != ss->steer_attn ||
+                             cs->graph_steer != m->steer))
+        graphs_free(cs);
+    if (!cs->seg[0].graph && !cs->graph_warm) {
         cs->graph_warm = 1;
         return forward_batch(ss, &token, 1, p, logits_row, 1);
     }
-    if (ds4cu_h2d(sc->tokens, &token, sizeof token) || ds4cu_h2d(cs->dpos, &p, sizeof p)) return -1;
-    if (!cs->graph) {
-        if (ds4cu_sync() || ds4cu_graph_begin()) return -1;
-        ds4cu_set_dpos(cs->dpos);
-        g_graph = 1;
-        forward_kernels(ss, 1, p, 0, 1);
-        g_graph = 0;
-        ds4cu_set_dpos(NULL);
-        cs->graph = ds4cu_graph_end();
-        if (!cs->graph) return -1;
+    if (upload_tokens(ss, &token, 1)) return -1;
+    for (int k = 0; k < ns; k++)
+        if (ds4_cuda_use(m, cs, k) || ds4cu_h2d(cs->dpos, &p, sizeof p)) return -1;
+    if (!cs->seg[0].graph) {
+        for (int k = 0; k < ns; k++) {
+            if (ds4_cuda_use(m, cs, k) || ds4cu_sync() || ds4cu_graph_begin()) { graphs_free(cs); return -1; }
+            ds4cu_set_dpos(cs->dpos);
+            g_graph = 1;
+            cs->seg[k].gx_in = cs->s.X; /* where the graph reads X and, after its layers, leaves it */
+            forward_kernels(ss, k, 1, p, 0, 1);
+            cs->seg[k].gx_out = cs->s.X;
+            g_graph = 0;
+            ds4cu_set_dpos(NULL);
+            if (!(cs->seg[k].graph = ds4cu_graph_end())) { graphs_free(cs); return -1; }
+        }
         cs->graph_steer_ffn = ss->steer_ffn;
         cs->graph_steer_attn = ss->steer_attn;
         cs->graph_steer = m->steer;
     }
-    if (ds4cu_graph_launch(cs->graph)) return -1;
+    for (int k = 0; k < ns; k++) {
+        if (k > 0 ? hand_over(ss, k, cs->seg[k].gx_in, cs->seg[k - 1].gx_out, 1) : ds4_cuda_use(m, cs, 0)) return -1;
+        if (ds4cu_graph_launch(cs->seg[k].graph)) return -1;
+    }
     const size_t V = c->n_vocab;
-    if (ds4cu_d2h(ss->logits, sc->logits, sizeof(float) * V)) return -1;
+    if (ds4cu_d2h(ss->logits, cs->s.logits, sizeof(float) * V)) return -1;
     if (logits_row) memcpy(logits_row, ss->logits, sizeof(float) * V);
     /* The host's compressed-row counts, as the replayed kernels advanced them. */
     for (uint32_t il = 0; il < c->n_layer; il++) {
@@ -367,20 +422,31 @@ int ds4_cuda_forward(ds4_session *ss, const int32_t *tokens, int n, float *logit
     ds4_model *m = ss->m;
     const ds4_config *c = &m->cfg;
     cu_session *cs = cu_s(ss);
+    cu_model *cm = cu_m(m);
     if (c->n_expert > 256 || c->n_expert_used > 16)
         return ds4_errf(err, "--backend cuda: %u experts, %u used: at most 256 and 16 supported", c->n_expert,
                         c->n_expert_used);
     const int want = n < BATCH ? n : BATCH;
-    if (cs->s.cap < want) {
-        ds4cu_graph_free(cs->graph); /* it baked in the old scratch pointers */
-        cs->graph = NULL;
+    for (int k = 0; k < cs->n_seg; k++) {
+        if (ds4_cuda_use(m, cs, k)) return ds4_errf(err, "--backend cuda: device %d: %s", cm->dev[k].id, ds4cu_error());
+        if (cs->s.cap >= want) continue;
+        graphs_free(cs); /* they baked in the old scratch pointers */
         ds4_cuda_scratch_free(&cs->s);
         if (scratch_init(&cs->s, c, want)) {
             ds4_cuda_scratch_free(&cs->s);
-            return ds4_errf(err, "out of GPU memory for a batch of %d tokens: %s", want, ds4cu_error());
+            return ds4_errf(err, "out of GPU memory on device %d for a batch of %d tokens: %s", cm->dev[k].id, want,
+                            ds4cu_error());
         }
     }
-    if (upload_steer(m) || rope_ensure(ss, ss->n + n))
+    const size_t xbytes = sizeof(float) * (size_t)want * c->n_hc * c->n_embd;
+    if (cs->n_seg > 1 && cm->stage_bytes < xbytes) { /* for hand-overs without peer access */
+        ds4cu_host_free(cm->stage);
+        cm->stage_bytes = 0;
+        if (!(cm->stage = ds4cu_host_alloc(xbytes)))
+            return ds4_errf(err, "--backend cuda: %zu bytes of pinned host memory: %s", xbytes, ds4cu_error());
+        cm->stage_bytes = xbytes;
+    }
+    if (upload_steer(m) || rope_ensure(ss, ss->n + n) || ds4_cuda_use(m, cs, 0))
         return ds4_errf(err, "--backend cuda: uploading tables: %s", ds4cu_error());
     if (n == 1 && graphs_enabled()) {
         if (decode_graph(ss, tokens[0], logits_all))

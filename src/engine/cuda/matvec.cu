@@ -209,13 +209,15 @@ extern "C" void ds4cu_matvec_f32(const void *W, size_t row_bytes, int64_t in, in
  * one coalesced read (constant memory would serialize 256 distinct addresses). */
 __device__ uint64_t c_iq2_grid[256];
 __device__ uint8_t c_iq2_signs[128];
-static int tables_ready;
+static int tables_ready[64]; /* per device: each GPU of --gpus has its own copy of the symbols */
 
 static void tables_init(void) {
-    if (tables_ready) return;
+    int dev = 0;
+    cudaGetDevice(&dev);
+    if (dev < 0 || dev >= 64 || tables_ready[dev]) return;
     cudaMemcpyToSymbol(c_iq2_grid, ds4_iq2xxs_grid, sizeof(uint64_t) * 256);
     cudaMemcpyToSymbol(c_iq2_signs, ds4_ksigns_iq2xs, 128);
-    tables_ready = 1;
+    tables_ready[dev] = 1;
 }
 
 /* Bytes 0xff where the sign bit is set, for 4 signs. */

@@ -23,6 +23,25 @@ extern "C" {
 /* ---- device, memory, errors (runtime.cu) ---- */
 int ds4cu_device_count(void);                 /* 0 when no usable device or driver */
 int ds4cu_init(void);                         /* select device 0, create the stream; 0 = ok */
+/* Several GPUs (runtime.cu): a slot is a device ordinal with its own stream;
+ * ds4cu_slot(dev, nth) opens (or finds) the nth slot of device dev (-1 and
+ * an error naming the device when it does not exist); ds4cu_use(slot) makes
+ * it current: cudaSetDevice, and ds4cu_s = its stream. */
+int ds4cu_slot(int dev, int nth);
+int ds4cu_use(int slot);
+int ds4cu_current(void);
+int ds4cu_slot_device(int slot);
+/* 1 when copies between the slots' devices go directly (same device, or
+ * peer access enabled); 0 = staged through the host. ds4cu_set_p2p(0)
+ * (or DS4_CUDA_P2P=0) forces staging, for tests. */
+int ds4cu_direct(int a, int b);
+void ds4cu_set_p2p(int on);
+/* Copy n bytes from src (slot src_slot, current) to dst (slot dst_slot),
+ * ordered after src_slot's queued work and before dst_slot's next work;
+ * stage: pinned host buffer of n bytes, used when the copy is not direct. */
+int ds4cu_handover(void *dst, int dst_slot, const void *src, int src_slot, size_t n, void *stage);
+void *ds4cu_host_alloc(size_t n);             /* pinned host memory */
+void ds4cu_host_free(void *p);
 const char *ds4cu_error(void);                /* last CUDA error text ("" if none) and clears it */
 int ds4cu_check(void);                        /* 0 if no launch/runtime error is pending */
 void *ds4cu_malloc(size_t n);                 /* NULL on failure */
