@@ -9,19 +9,20 @@
 #          expected bit-identical), then bench/gpu_decode --gpus on it.
 # usage (device machine, `run` with kind nvidia-h100-x2, carry [".gpu-multigpu"]):
 #   DS4_GPU_BUNDLE=.gpu-multigpu bash tests/gpu/multi.sh
-# Knobs: DS4_MULTI_STEPS (split,full,bench), DS4_MULTI_GPUS (0,1), DS4_GPU_CTX
+#   bench8: the 8-layer full-width model on one GPU and split, for the split's cost.
+# Knobs: DS4_MULTI_STEPS (split,full,bench,bench8), DS4_MULTI_GPUS (0,1), DS4_GPU_CTX
 # (2048), DS4_GPU_GEN (16). The prompt: 32 fixed token ids (a deterministic
 # sequence after BOS), logits recorded at every position, 16 greedy steps,
 # written as a DS4GOLD1 reference with empty rows for `ds4 golden --like`.
 # Output: stdout and $OUT/multi.log. Exit status: 0 only if every step passed.
-set -u
+set -u -o pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/ds4-gpu}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/multi.log") 2>&1
 t0=$SECONDS
 B=${DS4_GPU_BUNDLE:-.gpu-multigpu}
-STEPS=${DS4_MULTI_STEPS:-split,full,bench}
+STEPS=${DS4_MULTI_STEPS:-split,full,bench,bench8}
 GPUS=${DS4_MULTI_GPUS:-0,1}
 CTX=${DS4_GPU_CTX:-2048}
 GEN=${DS4_GPU_GEN:-16}
@@ -44,7 +45,7 @@ fi
 model=${DS4_MULTI_MODEL:-}
 if (step full || step bench) && [[ $ngpu -lt 2 && $GPUS == *1* ]]; then
     echo "== full/bench need two GPUs, $ngpu present: skipped"
-    STEPS=${STEPS//full/}; STEPS=${STEPS//bench/}
+    STEPS=${STEPS//full/}; STEPS=${STEPS//bench8/}; STEPS=${STEPS//bench/}
 fi
 if step full || step bench; then
     if [[ -z $model ]]; then
@@ -55,7 +56,9 @@ if step full || step bench; then
         df -h "$dir" | tail -1
         model=$dir/ds4-full-43.gguf
         echo "== ds4-synth --preset full --vocab bytes -> $model ($(el))"
-        /usr/bin/time -f "synth: %e s wall, %M KiB max resident" bash -c "$(declare -f run); B=$B; run ds4-synth --preset full --vocab bytes -o $model" >/dev/null || fail=1
+        s=$SECONDS
+        run ds4-synth --preset full --vocab bytes -o "$model" | tail -2 || fail=1
+        echo "synth: $((SECONDS - s)) s"
         ls -l "$model"
     fi
 fi
@@ -104,6 +107,14 @@ fi
 if step bench; then
     echo "== gpu_decode --gpus $GPUS ($(el))"
     run gpu_decode -m "$model" --gpus "$GPUS" --ctx "$CTX" --gen "$GEN" || fail=1
+fi
+if step bench8; then
+    # The split's cost: the 8-layer full-width model on one GPU and on $GPUS.
+    m8=/tmp/ds4-full-8.gguf
+    echo "== bench8: ds4-synth --layers 8 ($(el))"
+    [[ -f $m8 ]] || run ds4-synth --preset full --layers 8 --vocab bytes -o $m8 | tail -1 || fail=1
+    run gpu_decode -m $m8 --ctx "$CTX" --gen 32 || fail=1
+    run gpu_decode -m $m8 --ctx "$CTX" --gen 32 --gpus "$GPUS" || fail=1
 fi
 echo "== done in $(el), fail=$fail"
 exit $fail
