@@ -106,20 +106,32 @@ static void hc_pre(const ds4_model *m, const ds4_wt *fn, const ds4_wt *scale_w, 
     }
 }
 
-/* §4.4: X_new[i] = post[i]·F + Σ_j C[j][i]·X[j]; result lands in s->X. */
-static void hc_post(const ds4_config *c, scratch *s, int n) {
-    const int HC = (int)c->n_hc, E = (int)c->n_embd;
-    for (int t = 0; t < n; t++) {
-        const float *X = s->X + (size_t)t * HC * E, *F = s->fo + (size_t)t * E;
-        const float *post = s->post + (size_t)t * HC, *C = s->comb + (size_t)t * HC * HC;
-        float *Y = s->X2 + (size_t)t * HC * E;
+/* §4.4: X_new[i] = post[i]·F + Σ_j C[j][i]·X[j]; result lands in s->X.
+ * Split across the pool in slices of 256 of d (each value's sum is the same). */
+typedef struct { const ds4_config *c; scratch *s; } hc_post_ctx;
+
+static void hc_post_range(void *vctx, int64_t u0, int64_t u1) {
+    const hc_post_ctx *hp = vctx;
+    const int HC = (int)hp->c->n_hc, E = (int)hp->c->n_embd, per_tok = (E + 255) / 256;
+    for (int64_t u = u0; u < u1; u++) {
+        const int64_t t = u / per_tok;
+        const int d0 = (int)(u % per_tok) * 256, d1 = d0 + 256 < E ? d0 + 256 : E;
+        const float *X = hp->s->X + (size_t)t * HC * E, *F = hp->s->fo + (size_t)t * E;
+        const float *post = hp->s->post + (size_t)t * HC, *C = hp->s->comb + (size_t)t * HC * HC;
+        float *Y = hp->s->X2 + (size_t)t * HC * E;
         for (int i = 0; i < HC; i++)
-            for (int d = 0; d < E; d++) {
+            for (int d = d0; d < d1; d++) {
                 float v = post[i] * F[d];
                 for (int j = 0; j < HC; j++) v += C[HC * j + i] * X[(size_t)j * E + d];
                 Y[(size_t)i * E + d] = v;
             }
     }
+}
+
+static void hc_post(const ds4_model *m, scratch *s, int n) {
+    const ds4_config *c = &m->cfg;
+    hc_post_ctx hp = {c, s};
+    ds4_pool_for(m->pool, (int64_t)n * ((c->n_embd + 255) / 256), 2, hc_post_range, &hp);
     float *tmp = s->X;
     s->X = s->X2;
     s->X2 = tmp;
@@ -151,6 +163,14 @@ static void rope_rows(const ds4_rope *rope, float *x, int n, int64_t pos0, int n
     }
 }
 
+/* Per-head RMSNorm of q (no weight), heads split across the pool. */
+typedef struct { float *q; int D; float eps; } head_norm_ctx;
+
+static void head_norm_range(void *vctx, int64_t h0, int64_t h1) {
+    const head_norm_ctx *c = vctx;
+    for (int64_t h = h0; h < h1; h++) ds4_rmsnorm(c->q + h * c->D, NULL, c->q + h * c->D, c->D, c->eps);
+}
+
 static void attention_layer(ds4_session *ss, uint32_t il, scratch *s, int n, int64_t pos0) {
     const ds4_model *m = ss->m;
     const ds4_config *c = &m->cfg;
@@ -160,13 +180,22 @@ static void attention_layer(ds4_session *ss, uint32_t il, scratch *s, int n, int
 
     for (int t = 0; t < n; t++)
         ds4_rmsnorm(s->a + (size_t)t * E, ds4_wt_f32(&L->attn_norm), s->xn + (size_t)t * E, (int)E, c->rms_eps);
-    ds4_cpu_matmul(m->pool, &L->q_a, s->xn, n, 1, s->qa, m->exact);
+    /* Every projection of xn in one parallel loop (one hand-off, one input
+     * quantization): q_a, kv, and the compressors' and indexer's. */
+    const int idx_on = r == 4 && (pos0 + n) / 4 > (int64_t)c->idx_top_k;
+    const ds4_wt *pw[7] = {&L->q_a, &L->kv};
+    float *py[7] = {s->qa, s->kvr};
+    int np = 2;
+    if (r) { pw[np] = &L->cmp_kv; py[np++] = s->cmp_kv; pw[np] = &L->cmp_gate; py[np++] = s->cmp_gate; }
+    if (r == 4) { pw[np] = &L->icmp_kv; py[np++] = s->icmp_kv; pw[np] = &L->icmp_gate; py[np++] = s->icmp_gate; }
+    if (idx_on) { pw[np] = &L->idx_proj; py[np++] = s->wI; }
+    ds4_cpu_matmul_multi(m->pool, np, pw, s->xn, n, py, m->exact);
     for (int t = 0; t < n; t++)
         ds4_rmsnorm(s->qa + (size_t)t * c->q_lora, ds4_wt_f32(&L->q_a_norm), s->qr + (size_t)t * c->q_lora,
                     (int)c->q_lora, c->rms_eps);
     ds4_cpu_matmul(m->pool, &L->q_b, s->qr, n, 1, s->q, m->exact);
-    for (size_t h = 0; h < (size_t)n * H; h++) ds4_rmsnorm(s->q + h * D, NULL, s->q + h * D, (int)D, c->rms_eps);
-    ds4_cpu_matmul(m->pool, &L->kv, s->xn, n, 1, s->kvr, m->exact);
+    head_norm_ctx hn = {s->q, (int)D, c->rms_eps};
+    ds4_pool_for(m->pool, (int64_t)n * H, 8, head_norm_range, &hn);
     for (int t = 0; t < n; t++)
         ds4_rmsnorm(s->kvr + (size_t)t * D, ds4_wt_f32(&L->kv_norm), s->kvv + (size_t)t * D, (int)D, c->rms_eps);
     rope_rows(rope, s->q, n, pos0, (int)H, (int)D, 0);
@@ -177,8 +206,6 @@ static void attention_layer(ds4_session *ss, uint32_t il, scratch *s, int n, int
                        .raw_cap = ds4_cpu(ss)->raw_cap, .comp_cap = ds4_cpu(ss)->comp_cap, .rope = rope, .n = n, .pos0 = pos0, .q = s->q, .kvrow = s->kvv,
                        .sinks = ds4_wt_f32(&L->sinks), .o = s->o};
     if (r) {
-        ds4_cpu_matmul(m->pool, &L->cmp_kv, s->xn, n, 1, s->cmp_kv, m->exact);
-        ds4_cpu_matmul(m->pool, &L->cmp_gate, s->xn, n, 1, s->cmp_gate, m->exact);
         a.cmp_kv = s->cmp_kv;
         a.cmp_gate = s->cmp_gate;
         a.cmp_ape = ds4_wt_f16(&L->cmp_ape);
@@ -186,8 +213,6 @@ static void attention_layer(ds4_session *ss, uint32_t il, scratch *s, int n, int
     }
     if (r == 4) {
         const uint32_t IH = c->idx_head, ID = c->idx_head_dim;
-        ds4_cpu_matmul(m->pool, &L->icmp_kv, s->xn, n, 1, s->icmp_kv, m->exact);
-        ds4_cpu_matmul(m->pool, &L->icmp_gate, s->xn, n, 1, s->icmp_gate, m->exact);
         a.icmp_kv = s->icmp_kv;
         a.icmp_gate = s->icmp_gate;
         a.icmp_ape = ds4_wt_f16(&L->icmp_ape);
@@ -195,9 +220,8 @@ static void attention_layer(ds4_session *ss, uint32_t il, scratch *s, int n, int
         /* The indexer query and head weights are read only once the cache
          * outgrows top-k (spec §4.6.5); before that (context below ~4·top-k)
          * skipping them saves reading their weights, ~4% of a decode step. */
-        if ((pos0 + n) / 4 > (int64_t)c->idx_top_k) {
+        if (idx_on) {
             ds4_cpu_matmul(m->pool, &L->idx_q_b, s->qr, n, 1, s->qI, m->exact);
-            ds4_cpu_matmul(m->pool, &L->idx_proj, s->xn, n, 1, s->wI, m->exact);
             rope_rows(rope, s->qI, n, pos0, (int)IH, (int)ID, 0);
             for (size_t h = 0; h < (size_t)n * IH; h++) ds4_iqat(s->qI + h * ID);
             const float wscale = 1.0f / sqrtf((float)(ID * IH));
@@ -223,20 +247,15 @@ static void ffn_layer(ds4_session *ss, uint32_t il, scratch *s, int n, const int
         ds4_rmsnorm(s->a + (size_t)t * E, ds4_wt_f32(&L->ffn_norm), xf + (size_t)t * E, (int)E, c->rms_eps);
     ds4_cpu_moe(m, il, xf, tokens, n, s->moe);
 
-    /* Shared expert: one Q8_0 quantization of xf serves gate and up. */
+    /* Shared expert: one Q8_0 quantization of xf serves gate and up; their
+     * rows, the SwiGLU and its quantization run in one parallel loop. */
     const size_t blocks = E / 32;
-    ds4_act_q8_0 *xq = malloc(sizeof *xq * blocks * (size_t)n);
-    for (int t = 0; t < n; t++) ds4_quantize_act_q8_0(xf + (size_t)t * E, xq + (size_t)t * blocks, E);
-    ds4_cpu_matmul_q8_0_pre(m->pool, &L->gate_sh, xq, n, 1, s->shg);
-    ds4_cpu_matmul_q8_0_pre(m->pool, &L->up_sh, xq, n, 1, s->shu);
+    ds4_act_q8_0 *xq = malloc(sizeof *xq * blocks * (size_t)n), *hq = malloc(sizeof *hq * (F / 32) * (size_t)n);
+    ds4_cpu_quantize_q8_0(m->pool, xf, xq, (int64_t)(blocks * (size_t)n));
+    ds4_cpu_swiglu_q8_0(m->pool, &L->gate_sh, &L->up_sh, xq, n, clampv, hq, m->exact);
+    ds4_cpu_matmul_q8_0_pre(m->pool, &L->down_sh, hq, n, 1, s->fo, m->exact);
     free(xq);
-    for (size_t i = 0; i < (size_t)n * F; i++) {
-        float g = s->shg[i], u = s->shu[i];
-        if (g > clampv) g = clampv;
-        u = u < -clampv ? -clampv : (u > clampv ? clampv : u);
-        s->shg[i] = ds4_silu(g) * u;
-    }
-    ds4_cpu_matmul(m->pool, &L->down_sh, s->shg, n, 1, s->fo, m->exact);
+    free(hq);
     for (size_t i = 0; i < (size_t)n * E; i++) s->fo[i] = s->moe[i] + s->fo[i];
 }
 
@@ -310,12 +329,12 @@ int ds4_cpu_forward(ds4_session *ss, const int32_t *tokens, int n, float *logits
         attention_layer(ss, il, &s, n, pos0);
         capture(ss, il, DS4_CAPTURE_ATTN_OUT, s.fo, n, pos0);
         steer(m, il, ss->steer_attn, s.fo, n);
-        hc_post(c, &s, n);
+        hc_post(m, &s, n);
         hc_pre(m, &L->hc_ffn_fn, &L->hc_ffn_scale, &L->hc_ffn_base, &s, n);
         ffn_layer(ss, il, &s, n, tokens);
         capture(ss, il, DS4_CAPTURE_FFN_OUT, s.fo, n, pos0);
         steer(m, il, ss->steer_ffn, s.fo, n);
-        hc_post(c, &s, n);
+        hc_post(m, &s, n);
     }
     for (int t = 0; t < n; t++) {
         if (!logits_all && t != n - 1) continue;

@@ -19,7 +19,27 @@
 void ds4_cpu_matmul(ds4_pool *pool, const ds4_wt *W, const float *x, int n, int groups, float *y, int exact);
 
 /* Same with caller-provided quantized Q8_0 activations (n rows of
- * groups·ne[0]/32 blocks), so one quantization can serve several weights. */
-void ds4_cpu_matmul_q8_0_pre(ds4_pool *pool, const ds4_wt *W, const void *xq, int n, int groups, float *y);
+ * groups·ne[0]/32 blocks), so one quantization can serve several weights.
+ * exact = 0 picks the reassociated (fast) Q8_0 kernel. */
+void ds4_cpu_matmul_q8_0_pre(ds4_pool *pool, const ds4_wt *W, const void *xq, int n, int groups, float *y, int exact);
+
+/* Q8_0 activation quantization of nblocks consecutive 32-value blocks, split
+ * across the pool when large (blocks are independent: identical codes). */
+void ds4_cpu_quantize_q8_0(ds4_pool *pool, const float *x, void *xq, int64_t nblocks);
+
+/* y_j = W_j · x for several weights that read the same input (equal ne[0],
+ * groups 1): one activation quantization and ONE parallel loop over all
+ * their rows instead of one per weight. Results are identical to separate
+ * ds4_cpu_matmul calls. At most 8 weights. */
+void ds4_cpu_matmul_multi(ds4_pool *pool, int nw, const ds4_wt *const *W, const float *x, int n, float *const *y,
+                          int exact);
+
+/* Shared-expert front half (spec §4.7.3) in one parallel loop: for rows in
+ * units of 32, g = Wg·x and u = Wu·x from the quantized input xq, then
+ * h = silu(min(g, c))·clamp(u, ±c) quantized to Q8_0 into hq (n rows of
+ * ne[1]/32 blocks): exactly what the separate products, the activation loop
+ * and ds4_quantize_act_q8_0 of h give. */
+void ds4_cpu_swiglu_q8_0(ds4_pool *pool, const ds4_wt *Wg, const ds4_wt *Wu, const void *xq, int n, float clampv,
+                         void *hq, int exact);
 
 #endif

@@ -1,5 +1,7 @@
 /* moe.c - see moe.h. Work is flattened to (token, slot) pairs × rows so that
- * even a single decoded token spreads its 6 experts over all threads. */
+ * even a single decoded token spreads its 6 experts over all threads (by
+ * rows, not by expert: 6 experts × 8 units of 256 rows for gate/up, 6 × E
+ * rows for down). */
 #include "engine/cpu/moe.h"
 
 #include <math.h>
@@ -60,27 +62,38 @@ static rows_k_fn rows_for(uint32_t type) {
 typedef struct moe_ctx {
     const ds4_layer_weights *L;
     uint32_t E, F, K;
+    float clampv;
     const int32_t *sel;        /* n × K */
+    const float *w;            /* n × K expert weights */
     const ds4_block_q8_K *xq;  /* n × E/256 */
-    const ds4_block_q8_K *mq;  /* pairs × F/256 */
-    float *g, *u;              /* pairs × F */
+    ds4_block_q8_K *mq;        /* pairs × F/256 */
     float *dout;               /* pairs × E */
 } moe_ctx;
 
-/* Index i in [0, pairs × rows) is (pair, row); a range is cut at pair edges. */
-static void gate_up_range(void *vctx, int64_t i0, int64_t i1) {
+/* Unit u in [0, pairs × F/256) is 256 rows of gate and up of one (token,
+ * slot) pair: the rows, the SwiGLU times the expert weight, and its Q8_K
+ * block, all on one thread (the same arithmetic as row products, then the
+ * activation loop, then ds4_quantize_q8_K; blocks are independent). */
+static void gate_up_range(void *vctx, int64_t u0, int64_t u1) {
     const moe_ctx *c = vctx;
     const rows_k_fn fg = rows_for(c->L->gate_exps.type), fu = rows_for(c->L->up_exps.type);
     const uint64_t rb_g = c->L->gate_exps.row_bytes, rb_u = c->L->up_exps.row_bytes;
-    for (int64_t i = i0; i < i1;) {
-        const int64_t pair = i / c->F, f = i % c->F;
-        int64_t end = (pair + 1) * c->F;
-        if (end > i1) end = i1;
+    const int64_t per_pair = c->F / 256;
+    float g[256], v[256];
+    for (int64_t u = u0; u < u1; u++) {
+        const int64_t pair = u / per_pair, f = (u % per_pair) * 256;
         const uint64_t e = (uint64_t)c->sel[pair];
         const ds4_block_q8_K *x = c->xq + (pair / c->K) * (c->E / 256);
-        fg(c->E, end - i, c->L->gate_exps.data + (e * c->F + (uint64_t)f) * rb_g, rb_g, x, c->g + i);
-        fu(c->E, end - i, c->L->up_exps.data + (e * c->F + (uint64_t)f) * rb_u, rb_u, x, c->u + i);
-        i = end;
+        fg(c->E, 256, c->L->gate_exps.data + (e * c->F + (uint64_t)f) * rb_g, rb_g, x, g);
+        fu(c->E, 256, c->L->up_exps.data + (e * c->F + (uint64_t)f) * rb_u, rb_u, x, v);
+        const float wk = c->w[pair], clampv = c->clampv;
+        for (int i = 0; i < 256; i++) {
+            float gv = g[i], uv = v[i];
+            if (gv > clampv) gv = clampv;
+            uv = uv < -clampv ? -clampv : (uv > clampv ? clampv : uv);
+            g[i] = ds4_silu(gv) * uv * wk;
+        }
+        ds4_quantize_q8_K(g, c->mq + u, 256);
     }
 }
 
@@ -113,22 +126,10 @@ void ds4_cpu_moe(const ds4_model *m, uint32_t il, const float *xf, const int32_t
 
     ds4_block_q8_K *xq = malloc(sizeof *xq * (size_t)n * (E / 256));
     for (int t = 0; t < n; t++) ds4_quantize_q8_K(xf + (size_t)t * E, xq + (size_t)t * (E / 256), E);
-    float *g = malloc(sizeof(float) * pairs * F), *u = malloc(sizeof(float) * pairs * F);
     float *dout = malloc(sizeof(float) * pairs * E);
     ds4_block_q8_K *mq = malloc(sizeof *mq * pairs * (F / 256));
-    moe_ctx mc = {L, E, F, K, sel, xq, mq, g, u, dout};
-    ds4_pool_for(m->pool, (int64_t)(pairs * F), 131072 / (2 * E) + 1, gate_up_range, &mc);
-    for (size_t pr = 0; pr < pairs; pr++) {
-        float *gp = g + pr * F;
-        const float *up = u + pr * F;
-        for (uint32_t f = 0; f < F; f++) {
-            float gv = gp[f], uv = up[f];
-            if (gv > clampv) gv = clampv;
-            uv = uv < -clampv ? -clampv : (uv > clampv ? clampv : uv);
-            gp[f] = ds4_silu(gv) * uv * w[pr];
-        }
-        ds4_quantize_q8_K(gp, mq + pr * (F / 256), F);
-    }
+    moe_ctx mc = {L, E, F, K, clampv, sel, w, xq, mq, dout};
+    ds4_pool_for(m->pool, (int64_t)(pairs * (F / 256)), 1, gate_up_range, &mc);
     ds4_pool_for(m->pool, (int64_t)(pairs * E), 131072 / F + 1, down_range, &mc);
     for (int t = 0; t < n; t++) {
         float *o = moe + (size_t)t * E;
@@ -138,5 +139,5 @@ void ds4_cpu_moe(const ds4_model *m, uint32_t il, const float *xf, const int32_t
             o[d] = acc;
         }
     }
-    free(lg); free(sel); free(w); free(xq); free(g); free(u); free(dout); free(mq);
+    free(lg); free(sel); free(w); free(xq); free(dout); free(mq);
 }

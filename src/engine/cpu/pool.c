@@ -9,7 +9,9 @@
 #include "engine/cpu/pool.h"
 
 #include <pthread.h>
+#include <inttypes.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -37,6 +39,11 @@ struct ds4_pool {
     void *ctx;
     int64_t total, chunk;
     int64_t spin_ns;
+    /* DS4_POOL_STATS=1: loops posted, and the caller's time inside them
+     * versus its lifetime, printed when the pool is freed (what is left is
+     * serial work between loops: the part threads cannot speed up). */
+    int stats;
+    int64_t n_loops, ns_in_loops, ns_born;
 };
 
 static int64_t now_ns(void) {
@@ -94,6 +101,9 @@ ds4_pool *ds4_pool_new(int n_threads) {
     p->n = n_threads;
     const char *spin = getenv("DS4_POOL_SPIN_US");
     p->spin_ns = (spin ? atoll(spin) : 200) * 1000;
+    const char *st = getenv("DS4_POOL_STATS");
+    p->stats = st && atoi(st) > 0;
+    p->ns_born = now_ns();
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->th = calloc((size_t)n_threads, sizeof *p->th);
@@ -108,6 +118,11 @@ ds4_pool *ds4_pool_new(int n_threads) {
 
 void ds4_pool_free(ds4_pool *p) {
     if (!p) return;
+    if (p->stats) {
+        const double life = (double)(now_ns() - p->ns_born) * 1e-9, in = (double)p->ns_in_loops * 1e-9;
+        fprintf(stderr, "ds4 pool: %d threads, %" PRId64 " parallel loops, %.3f s inside them, %.3f s outside (serial) of %.3f s\n",
+                p->n, p->n_loops, in, life - in, life);
+    }
     pthread_mutex_lock(&p->mu);
     atomic_store(&p->stop, 1);
     pthread_cond_broadcast(&p->cv);
@@ -126,7 +141,13 @@ void ds4_pool_for(ds4_pool *p, int64_t n, int64_t grain, ds4_range_fn fn, void *
     if (grain < 1) grain = 1;
     int parts = p ? p->n : 1;
     if ((n + grain - 1) / grain < parts) parts = (int)((n + grain - 1) / grain);
-    if (parts <= 1) { fn(ctx, 0, n); return; }
+    const int64_t t0 = p && p->stats ? now_ns() : 0;
+    if (p && p->stats) p->n_loops++;
+    if (parts <= 1) {
+        fn(ctx, 0, n);
+        if (p && p->stats) p->ns_in_loops += now_ns() - t0;
+        return;
+    }
     p->fn = fn;
     p->ctx = ctx;
     p->total = n;
@@ -143,4 +164,5 @@ void ds4_pool_for(ds4_pool *p, int64_t n, int64_t grain, ds4_range_fn fn, void *
     int spins = 0;
     while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0)
         if (++spins % 1024 == 0) sched_yield(); else cpu_relax();
+    if (p->stats) p->ns_in_loops += now_ns() - t0;
 }
