@@ -20,7 +20,7 @@ void ds4_cpu_matmul(ds4_pool *pool, const ds4_wt *W, const float *x, int n, int 
 
 /* Same with caller-provided quantized Q8_0 activations (n rows of
  * groups·ne[0]/32 blocks), so one quantization can serve several weights.
- * exact = 0 picks the reassociated (fast) Q8_0 kernel. */
+ * Q8_0 products are exact in both modes (see matmul.c). */
 void ds4_cpu_matmul_q8_0_pre(ds4_pool *pool, const ds4_wt *W, const void *xq, int n, int groups, float *y, int exact);
 
 /* Q8_0 activation quantization of nblocks consecutive 32-value blocks, split
