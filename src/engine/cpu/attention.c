@@ -13,6 +13,10 @@
 
 #include "quant/quant.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 /* Writes one compressor step into SV/SK; on emission pools into P (w values)
  * and returns 1. */
 static int compressor_step(float *SV, float *SK, const float *v, const float *g, const uint16_t *ape, uint32_t r,
@@ -150,12 +154,57 @@ typedef struct head_ctx {
     float *scores;        /* per worker scratch, allocated inside */
 } head_ctx;
 
+/* Scores of 8 cache rows against q: out[k] = (sum over i in order of
+ * q[i]·row_k[i]) · scale, the same float chain per row as the scalar loop
+ * below; the 8 chains run in vector lanes (an 8×8 transpose per 8 columns),
+ * which is what lets a decode step's attention keep up with the weights. */
+#if defined(__x86_64__)
+#define ATT_AVX2 __attribute__((target("avx2")))
+ATT_AVX2 static void scores8_avx2(const float *q, const float *const *rows, uint32_t D, float scale, float *out) {
+    __m256 acc = _mm256_setzero_ps();
+    uint32_t i = 0;
+    for (; i + 8 <= D; i += 8) {
+        __m256 r0 = _mm256_loadu_ps(rows[0] + i), r1 = _mm256_loadu_ps(rows[1] + i);
+        __m256 r2 = _mm256_loadu_ps(rows[2] + i), r3 = _mm256_loadu_ps(rows[3] + i);
+        __m256 r4 = _mm256_loadu_ps(rows[4] + i), r5 = _mm256_loadu_ps(rows[5] + i);
+        __m256 r6 = _mm256_loadu_ps(rows[6] + i), r7 = _mm256_loadu_ps(rows[7] + i);
+        __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+        __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+        __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+        __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+        __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+        __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+        __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+        __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+        /* column j (lane k = row k's element i + j) */
+        __m256 c[8] = {_mm256_permute2f128_ps(u0, u4, 0x20), _mm256_permute2f128_ps(u1, u5, 0x20),
+                       _mm256_permute2f128_ps(u2, u6, 0x20), _mm256_permute2f128_ps(u3, u7, 0x20),
+                       _mm256_permute2f128_ps(u0, u4, 0x31), _mm256_permute2f128_ps(u1, u5, 0x31),
+                       _mm256_permute2f128_ps(u2, u6, 0x31), _mm256_permute2f128_ps(u3, u7, 0x31)};
+        for (int j = 0; j < 8; j++) acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(q[i + j]), c[j]));
+    }
+    float d[8];
+    _mm256_storeu_ps(d, acc);
+    for (int k = 0; k < 8; k++) {
+        for (uint32_t e = i; e < D; e++) d[k] += q[e] * rows[k][e];
+        out[k] = d[k] * scale;
+    }
+}
+static int have_avx2(void) { return __builtin_cpu_supports("avx2"); }
+#else
+static void scores8_avx2(const float *q, const float *const *rows, uint32_t D, float scale, float *out) {
+    (void)q; (void)rows; (void)D; (void)scale; (void)out;
+}
+static int have_avx2(void) { return 0; }
+#endif
+
 static void heads_range(void *vctx, int64_t h0, int64_t h1) {
     const head_ctx *hc = vctx;
     const ds4_attn_args *a = hc->a;
     const uint32_t D = a->cfg->head_dim;
     const float scale = 1.0f / sqrtf((float)D);
     const uint32_t nvis = hc->n_raw + hc->n_sel;
+    const int simd = have_avx2();
     float *sc = malloc(sizeof(float) * (nvis ? nvis : 1));
     const float **rows = malloc(sizeof(float *) * (nvis ? nvis : 1));
     uint32_t k = 0;
@@ -170,6 +219,8 @@ static void heads_range(void *vctx, int64_t h0, int64_t h1) {
         const float sink = a->sinks[h];
         float M = sink;
         uint32_t t = 0;
+        if (simd)
+            for (; t + 8 <= nvis; t += 8) scores8_avx2(q, rows + t, D, scale, sc + t);
         for (; t + 4 <= nvis; t += 4) { /* four rows' chains interleaved */
             const float *k0 = rows[t], *k1 = rows[t + 1], *k2 = rows[t + 2], *k3 = rows[t + 3];
             float d0 = 0.0f, d1 = 0.0f, d2 = 0.0f, d3 = 0.0f;
