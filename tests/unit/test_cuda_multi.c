@@ -72,7 +72,7 @@ static void same_golden(const char *what, const ds4_golden *ref, const ds4_golde
 /* One case on one GPU and split over `gpus`, with the given golden options. */
 static void run_split(const char *model, const char *cs, const char *gpus, float ffn, float attn, int chunk, int snap,
                       int staged) {
-    if (!have_gpu(strchr(gpus, '1') ? 2 : 1)) return;
+    if (!have_gpu(strchr(gpus, '1') ? 2 : 1)) return; /* the lists here name devices 0 and 1 only */
     char path[256], what[256];
     snprintf(path, sizeof path, "oracle/%s/cases/%s.golden", model, cs);
     snprintf(what, sizeof what, "%s/%s --gpus %s%s", model, cs, gpus, staged ? " (staged through the host)" : "");
@@ -114,6 +114,10 @@ TEST(b_s05_01) { run_split("tiny-b", "s05_both_ratio128_edges", "0,1", -2, 1, 0,
 TEST(a_c13_01) { run_split("tiny-a", "c13_random_4100", "0,1", 0, 0, 300, 2500, 0); }
 TEST(b_snapshot_131_01) { run_split("tiny-b", "c09_longrange_a", "0,1", 0, 0, 0, 131, 0); }
 TEST(b_c05_staged_01) { run_split("tiny-b", "c05_all_positions", "0,1", 0, 0, 0, 0, 1); }
+/* Device 1 alone: any state a kernel file initialises once per process
+ * instead of once per device (constant tables, function attributes) shows here. */
+TEST(a_c06_device1) { run_split("tiny-a", "c06_ratio128_edges", "1", 0, 0, 0, 0, 0); }
+TEST(b_s05_device1) { run_split("tiny-b", "s05_both_ratio128_edges", "1", -2, 1, 0, 0, 0); }
 TEST(a_c05_0101) { run_split("tiny-a", "c05_all_positions", "0,1,0,1", 0, 0, 0, 0, 0); }
 
 /* Contiguous ranges covering every layer in order, each segment holding its

@@ -1,25 +1,30 @@
 /* numerics.cuh - FP8-E4M3 / FP4-E2M1 simulation and the indexer's
  * Hadamard+FP4, on the device, in the order of numerics.c. Included by each
  * .cu file that needs them (no relocatable device code): every translation
- * unit has its own copy of the E4M3 table and must call e4m3_init() before
- * its first launch. */
+ * unit has its own copy of the E4M3 table, on every device, and must call
+ * e4m3_init() (current device) before its first launch there. */
 #ifndef DS4_CUDA_NUMERICS_CUH
 #define DS4_CUDA_NUMERICS_CUH
 
 #include "engine/cuda/common.cuh"
 
 static __constant__ float c_e4m3[127];
-static int e4m3_ready;
+static int e4m3_ready[64]; /* per device: each GPU of --gpus has its own copy of the symbol */
 
 static void e4m3_init(void) {
-    if (e4m3_ready) return;
+    int dev = 0;
+    cudaGetDevice(&dev);
+    if (dev < 0 || dev >= 64 || e4m3_ready[dev]) return;
     float t[127];
     for (int i = 0; i < 127; i++) {
         const int e = i >> 3, m = i & 7;
         t[i] = e == 0 ? ldexpf((float)m, -9) : ldexpf(1.0f + (float)m / 8.0f, e - 7);
     }
     cudaMemcpyToSymbol(c_e4m3, t, sizeof t);
-    e4m3_ready = 1;
+    /* The copy goes through the legacy stream; the kernels run on non-blocking
+     * streams, which do not wait for it. */
+    cudaDeviceSynchronize();
+    e4m3_ready[dev] = 1;
 }
 
 static __device__ float d_e4m3_round(float v) {
