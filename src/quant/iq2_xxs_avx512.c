@@ -1,10 +1,10 @@
 /* iq2_xxs_avx512.c - IQ2_XXS dot products without gathers (AVX-512
  * F/BW/VNNI/VBMI + GFNI): the multi-row kernel, and one row through it.
  *
- * Why this shape: the gather kernel it replaces spent ~40% of its time in the
- * four 8-lane grid gathers per block; on this class of core each costs about
- * six port-0/5 uops besides its eight loads, so they starved the vector
- * ports (bench/RESULTS.md, matvec section). Here no grid entry is ever
+ * Why this shape: the gather kernel it replaces spent about a third of its
+ * time in the four 8-lane grid gathers per block; on this class of core each
+ * costs about six port-0/5 uops besides its eight loads, so they starved the
+ * vector ports (bench/RESULTS.md, matvec section). Here no grid entry is ever
  * loaded. A grid entry is 8 magnitudes from {8, 25, 43}; it is stored as two
  * bit planes (bit j of plane 0: magnitude j is 25; of plane 1: it is 43), one
  * byte each, and the 32 entries of a block are looked up with byte permutes
