@@ -194,6 +194,146 @@ TEST(experts_group_table) {
     free(sel); free(tab); free(seen);
 }
 
+/* ---- indexer choices for a batch ---- */
+typedef struct { float s; int i; } ix_pair;
+static int ix_cmp(const void *a, const void *b) { /* score descending, then index ascending */
+    const ix_pair *x = a, *y = b;
+    if (x->s != y->s) return x->s > y->s ? -1 : 1;
+    return x->i - y->i;
+}
+static int int_cmp(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
+
+/* n tokens at pos0 (nc0 = pos0/4 rows before the batch), IH heads of ID:
+ * the batch kernel, the per-token ds4cu_indexer_select and a CPU sort must
+ * choose the same rows in the same order. Some rows are copies of one
+ * another and some are zero (score exactly 0), so ties straddle the cut. */
+static void check_indexer(int64_t pos0, int n, int IH, int ID, int k) {
+    const int nc0 = (int)(pos0 / 4), nmax = nc0 + (int)((pos0 + n) / 4 - pos0 / 4);
+    float *idx = malloc(sizeof(float) * nmax * ID), *q = malloc(sizeof(float) * n * IH * ID);
+    float *w = malloc(sizeof(float) * n * IH);
+    fill(idx, (size_t)nmax * ID, 1.0f);
+    fill(q, (size_t)n * IH * ID, 1.0f);
+    fill(w, (size_t)n * IH, 0.2f);
+    for (int r = 7; r < nmax; r += 13) memcpy(idx + (size_t)r * ID, idx + 3 * ID, sizeof(float) * ID);
+    for (int r = 11; r < nmax; r += 3) memset(idx + (size_t)r * ID, 0, sizeof(float) * ID);
+    int32_t *want = malloc(sizeof(int32_t) * n * k), *got = malloc(sizeof(int32_t) * n * k);
+    int32_t *one = malloc(sizeof(int32_t) * n * k);
+    ix_pair *pr = malloc(sizeof *pr * nmax);
+    int chosen = 0;
+    for (int t = 0; t < n; t++) {
+        const int rows = nc0 + (int)((pos0 + t + 1) / 4 - pos0 / 4);
+        if (rows <= k) continue;
+        chosen++;
+        for (int c = 0; c < rows; c++) {
+            float score = 0.0f;
+            for (int h = 0; h < IH; h++) {
+                float d = 0.0f;
+                for (int i = 0; i < ID; i++) d += idx[(size_t)c * ID + i] * q[((size_t)t * IH + h) * ID + i];
+                score += (d > 0.0f ? d : 0.0f) * w[(size_t)t * IH + h];
+            }
+            pr[c].s = score;
+            pr[c].i = c;
+        }
+        qsort(pr, (size_t)rows, sizeof *pr, ix_cmp);
+        for (int j = 0; j < k; j++) want[t * k + j] = pr[j].i;
+        qsort(want + t * k, (size_t)k, sizeof(int32_t), int_cmp);
+    }
+    float *didx = up(idx, sizeof(float) * nmax * ID), *dq = up(q, sizeof(float) * n * IH * ID);
+    float *dw = up(w, sizeof(float) * n * IH), *dsc = ds4cu_malloc(sizeof(float) * nmax);
+    int32_t *dsel = ds4cu_malloc(sizeof(int32_t) * n * k), *done = ds4cu_malloc(sizeof(int32_t) * n * k);
+    int32_t *dflag = ds4cu_malloc(sizeof(int32_t) * nmax);
+    ds4cu_memset(dsel, 0xff, sizeof(int32_t) * n * k);
+    const int rc = ds4cu_indexer_batch(didx, nc0, pos0, n, dq, dw, IH, ID, k, dsel);
+    CHECK_EQ_INT(rc, chosen > 0 ? 1 : 0);
+    for (int t = 0; t < n; t++) {
+        const int rows = nc0 + (int)((pos0 + t + 1) / 4 - pos0 / 4);
+        if (rows > k)
+            ds4cu_indexer_select(didx, rows, dq + (size_t)t * IH * ID, dw + (size_t)t * IH, IH, ID, k, dsc, dflag,
+                                 done + (size_t)t * k);
+    }
+    down(got, dsel, sizeof(int32_t) * n * k);
+    down(one, done, sizeof(int32_t) * n * k);
+    for (int t = 0; t < n; t++) {
+        const int rows = nc0 + (int)((pos0 + t + 1) / 4 - pos0 / 4);
+        if (rows <= k) continue;
+        for (int j = 0; j < k; j++) {
+            CHECKF(got[t * k + j] == want[t * k + j], "token %d choice %d: batch %d cpu %d", t, j, got[t * k + j],
+                   want[t * k + j]);
+            CHECKF(got[t * k + j] == one[t * k + j], "token %d choice %d: batch %d per-token %d", t, j,
+                   got[t * k + j], one[t * k + j]);
+            if (got[t * k + j] != want[t * k + j] || got[t * k + j] != one[t * k + j]) return;
+        }
+    }
+    ds4cu_free(didx); ds4cu_free(dq); ds4cu_free(dw); ds4cu_free(dsc); ds4cu_free(dsel); ds4cu_free(done);
+    ds4cu_free(dflag);
+    free(idx); free(q); free(w); free(want); free(got); free(one); free(pr);
+}
+
+TEST(indexer_batch_past_top_k) { if (have_gpu()) check_indexer(2401, 37, 64, 128, 512); }
+TEST(indexer_batch_crossing_top_k) { if (have_gpu()) check_indexer(2040, 45, 64, 128, 512); }
+TEST(indexer_batch_small_heads) { if (have_gpu()) check_indexer(301, 70, 4, 32, 64); }
+TEST(indexer_batch_none_needed) { if (have_gpu()) check_indexer(100, 20, 4, 32, 64); }
+
+/* ---- compressor: all emissions of a batch at once ---- */
+/* Two copies of one compressor (ratio r, width w) fed the same batches of
+ * every size and alignment: the batch kernels and ds4cu_compressor must emit
+ * the same rows and leave the same window state, bit for bit. */
+static void check_compressor(int r, int w, int n_rot, int indexer, const int *sizes, int nsizes) {
+    const int L = r == 4 ? 2 : 1, Wc = L * w, nrows = r == 4 ? 8 : r;
+    int total = 0;
+    for (int i = 0; i < nsizes; i++) total += sizes[i];
+    float *v = malloc(sizeof(float) * total * Wc), *g = malloc(sizeof(float) * total * Wc);
+    float *nw = malloc(sizeof(float) * w), *tab = malloc(sizeof(float) * (total + 1) * n_rot);
+    uint16_t *ape = malloc(sizeof(uint16_t) * r * Wc);
+    fill(v, (size_t)total * Wc, 1.0f);
+    fill(g, (size_t)total * Wc, 2.0f);
+    fill(nw, (size_t)w, 1.0f);
+    fill(tab, (size_t)(total + 1) * n_rot, 1.0f);
+    for (int i = 0; i < r * Wc; i++) ape[i] = ds4_f32_to_f16(frand() * 0.5f);
+    const size_t sbytes = sizeof(float) * nrows * Wc, rbytes = sizeof(float) * (total / r + 1) * w;
+    float *dv = up(v, sizeof(float) * total * Wc), *dg = up(g, sizeof(float) * total * Wc);
+    float *dnw = up(nw, sizeof(float) * w), *dtab = up(tab, sizeof(float) * (total + 1) * n_rot);
+    uint16_t *dape = up(ape, sizeof(uint16_t) * r * Wc);
+    float *sv[2], *sk[2], *rows[2];
+    for (int k = 0; k < 2; k++) {
+        sv[k] = ds4cu_malloc(sbytes);
+        sk[k] = ds4cu_malloc(sbytes);
+        rows[k] = ds4cu_malloc(rbytes);
+        ds4cu_memset(rows[k], 0, rbytes);
+        ds4cu_frontier_reset(sv[k], sk[k], 0, nrows, Wc);
+    }
+    float *h[2] = {malloc(rbytes), malloc(rbytes)}, *hs[2] = {malloc(sbytes), malloc(sbytes)};
+    int pos = 0;
+    for (int i = 0; i < nsizes; i++) {
+        const int n = sizes[i], nr0 = pos / r;
+        ds4cu_compressor(sv[0], sk[0], dv + (size_t)pos * Wc, dg + (size_t)pos * Wc, dape, r, w, pos, n, dnw, 1e-6f,
+                         dtab, n_rot, indexer, rows[0], nr0);
+        ds4cu_compressor_gemm(sv[1], sk[1], dv + (size_t)pos * Wc, dg + (size_t)pos * Wc, dape, r, w, pos, n, dnw,
+                              1e-6f, dtab, n_rot, indexer, rows[1], nr0);
+        pos += n;
+        for (int k = 0; k < 2; k++) down(hs[k], sv[k], sbytes);
+        CHECKF(memcmp(hs[0], hs[1], sbytes) == 0, "r %d w %d: SV differs after batch %d (%d tokens, now at %d)", r, w,
+               i, n, pos);
+        for (int k = 0; k < 2; k++) down(hs[k], sk[k], sbytes);
+        CHECKF(memcmp(hs[0], hs[1], sbytes) == 0, "r %d w %d: SK differs after batch %d (%d tokens, now at %d)", r, w,
+               i, n, pos);
+    }
+    for (int k = 0; k < 2; k++) down(h[k], rows[k], rbytes);
+    same_floats("compressed rows", h[1], h[0], (size_t)(pos / r) * w, (size_t)w);
+    CHECK(pos / r > 2);
+    for (int k = 0; k < 2; k++) { ds4cu_free(sv[k]); ds4cu_free(sk[k]); ds4cu_free(rows[k]); free(h[k]); free(hs[k]); }
+    ds4cu_free(dv); ds4cu_free(dg); ds4cu_free(dnw); ds4cu_free(dtab); ds4cu_free(dape);
+    free(v); free(g); free(nw); free(tab); free(ape);
+}
+
+static const int cmp_sizes[] = {7, 3, 1, 13, 2, 40, 6, 19, 256, 5, 130, 77};
+TEST(compressor_ratio4_attn) { if (have_gpu()) check_compressor(4, 512, 64, 0, cmp_sizes, 12); }
+TEST(compressor_ratio4_indexer) { if (have_gpu()) check_compressor(4, 128, 64, 1, cmp_sizes, 12); }
+TEST(compressor_ratio128) {
+    static const int sizes[] = {100, 27, 1, 256, 3, 129, 256, 250};
+    if (have_gpu()) check_compressor(128, 512, 64, 0, sizes, 8);
+}
+
 #else
 TEST(cuda_not_built) { T_SKIP("built without nvcc"); }
 #endif

@@ -184,21 +184,26 @@ static void attention_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n,
     const uint32_t nc0 = kv->n_comp;
     const int emitted = r ? (int)((pos0 + n) / r - pos0 / r) : 0;
     if (r) {
-        ds4cu_compressor(kv->cmp_sv, kv->cmp_sk, sc->cmp_kv, sc->cmp_gate, cu_w(m, &L->cmp_ape), (int)r, D, pos0, n,
-                         cu_w(m, &L->cmp_norm), c->rms_eps, tab, nr, 0, kv->comp, (int)kv->n_comp);
+        ds4cu_compressor_gemm(kv->cmp_sv, kv->cmp_sk, sc->cmp_kv, sc->cmp_gate, cu_w(m, &L->cmp_ape), (int)r, D, pos0, n,
+                              cu_w(m, &L->cmp_norm), c->rms_eps, tab, nr, 0, kv->comp, (int)kv->n_comp);
         kv->n_comp += (uint32_t)emitted;
     }
     const int32_t *sel = NULL;
     if (r == 4) {
-        ds4cu_compressor(kv->icmp_sv, kv->icmp_sk, sc->icmp_kv, sc->icmp_gate, cu_w(m, &L->icmp_ape), 4, ID, pos0, n,
-                         cu_w(m, &L->icmp_norm), c->rms_eps, tab, nr, 1, kv->idx, (int)kv->n_idx);
+        ds4cu_compressor_gemm(kv->icmp_sv, kv->icmp_sk, sc->icmp_kv, sc->icmp_gate, cu_w(m, &L->icmp_ape), 4, ID, pos0, n,
+                              cu_w(m, &L->icmp_norm), c->rms_eps, tab, nr, 1, kv->idx, (int)kv->n_idx);
         kv->n_idx += (uint32_t)emitted;
         if (g_graph) {
             ds4cu_indexer_select(kv->idx, (int)cs->comp_cap, sc->qI, sc->wI, IH, ID, (int)c->idx_top_k, cs->isc,
                                  cs->iflag, sc->isel);
             sel = sc->isel;
         }
-        for (int t = 0; t < n && !g_graph; t++) {
+        /* prefill: every token's choice at once (-1: not covered, per token below) */
+        const int ib = !g_graph && n > 1 ? ds4cu_indexer_batch(kv->idx, (int)nc0, pos0, n, sc->qI, sc->wI, IH, ID,
+                                                              (int)c->idx_top_k, sc->isel)
+                                         : -1;
+        if (ib > 0) sel = sc->isel;
+        for (int t = 0; t < n && !g_graph && ib < 0; t++) {
             const int64_t p = pos0 + t;
             const int nct = (int)nc0 + (int)((p + 1) / 4 - pos0 / 4);
             if (nct <= (int)c->idx_top_k) continue;

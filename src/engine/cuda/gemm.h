@@ -36,6 +36,22 @@ void ds4cu_experts_gemm(uint32_t type, const void *W, size_t row_bytes, int64_t 
                         int pairs, int x_div, const void *xq, float *y, const int32_t *grp, int X);
 int ds4cu_experts_grouped_ok(uint32_t type, int64_t in, int64_t rows, size_t row_bytes);
 
+/* The indexer choices of n batch tokens at pos0.. (ratio 4): token t sees
+ * rows [0, nc0 + (pos0+t+1)/4 - pos0/4) of idx and, when that count exceeds
+ * k, gets the k chosen rows (ds4cu_indexer_select's set and order) at
+ * sel[t·k ...]. Returns 1 when some token chose, 0 when none needs to, -1
+ * when not covered (ID > 128, no memory): then select per token. */
+int ds4cu_indexer_batch(const float *idx, int nc0, int64_t pos0, int n, const float *qI, const float *wI, int IH,
+                        int ID, int k, int32_t *sel);
+
+/* ds4cu_compressor's arguments and results (rows emitted, window state):
+ * each emission of the batch in its own block, then the state the
+ * token-by-token walk leaves. n < 2 (or an indexer width other than 128)
+ * takes ds4cu_compressor itself. */
+void ds4cu_compressor_gemm(float *SV, float *SK, const float *v, const float *g, const uint16_t *ape, int r, int w,
+                           int64_t pos0, int n, const float *norm_w, float eps, const float *tab, int n_rot,
+                           int indexer, float *rows, int n_rows0);
+
 #ifdef __cplusplus
 }
 #endif
