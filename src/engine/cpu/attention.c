@@ -190,8 +190,18 @@ ATT_AVX2 static void scores8_avx2(const float *q, const float *const *rows, uint
         out[k] = d[k] * scale;
     }
 }
+/* o[i] = o[i] + w·row[i]: element-wise, so vector lanes change nothing
+ * (the compiler leaves this scalar: it cannot rule out o aliasing row). */
+ATT_AVX2 static void axpy_avx2(float *o, float w, const float *row, uint32_t D) {
+    const __m256 wv = _mm256_set1_ps(w);
+    uint32_t i = 0;
+    for (; i + 8 <= D; i += 8)
+        _mm256_storeu_ps(o + i, _mm256_add_ps(_mm256_loadu_ps(o + i), _mm256_mul_ps(wv, _mm256_loadu_ps(row + i))));
+    for (; i < D; i++) o[i] += w * row[i];
+}
 static int have_avx2(void) { return __builtin_cpu_supports("avx2"); }
 #else
+static void axpy_avx2(float *o, float w, const float *row, uint32_t D) { (void)o; (void)w; (void)row; (void)D; }
 static void scores8_avx2(const float *q, const float *const *rows, uint32_t D, float scale, float *out) {
     (void)q; (void)rows; (void)D; (void)scale; (void)out;
 }
@@ -245,7 +255,9 @@ static void heads_range(void *vctx, int64_t h0, int64_t h1) {
         for (uint32_t t = 0; t < nvis; t++) {
             const float wt = expf(sc[t] - M);
             den += wt;
-            for (uint32_t i = 0; i < D; i++) o[i] += wt * rows[t][i];
+            if (simd) axpy_avx2(o, wt, rows[t], D);
+            else
+                for (uint32_t i = 0; i < D; i++) o[i] += wt * rows[t][i];
         }
         const float inv = 1.0f / den;
         for (uint32_t i = 0; i < D; i++) o[i] *= inv;
