@@ -38,6 +38,8 @@ struct ds4_pool {
     ds4_range_fn fn;
     void *ctx;
     int64_t total, chunk;
+    int parts, parts_per_thread;
+    _Atomic int next;      /* next part to claim */
     int64_t spin_ns;
     /* DS4_POOL_STATS=1: loops posted, and the caller's time inside them
      * versus its lifetime, printed when the pool is freed (what is left is
@@ -52,11 +54,22 @@ static int64_t now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void run_part(ds4_pool *p, int idx) {
-    const int64_t b = (int64_t)idx * p->chunk;
-    int64_t e = b + p->chunk;
-    if (e > p->total) e = p->total;
-    if (b < e) p->fn(p->ctx, b, e);
+/* Parts are claimed from a shared counter rather than one fixed part per
+ * thread: a loop is cut into up to PARTS_PER_THREAD parts per thread, so a
+ * thread slowed by the memory system or the hypervisor leaves its tail to
+ * the others. Which thread runs a part never changes a result (each part's
+ * outputs are computed by one call, the same whoever makes it). */
+#define PARTS_PER_THREAD 4   /* DS4_POOL_PARTS overrides it (1 = one fixed part per thread) */
+
+static void run_parts(ds4_pool *p) {
+    for (;;) {
+        const int i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+        if (i >= p->parts) return;
+        const int64_t b = (int64_t)i * p->chunk;
+        int64_t e = b + p->chunk;
+        if (e > p->total) e = p->total;
+        if (b < e) p->fn(p->ctx, b, e);
+    }
 }
 
 typedef struct { ds4_pool *p; int idx; } worker_arg;
@@ -64,7 +77,6 @@ typedef struct { ds4_pool *p; int idx; } worker_arg;
 static void *worker(void *arg) {
     worker_arg *wa = arg;
     ds4_pool *p = wa->p;
-    const int idx = wa->idx;
     free(wa);
     uint64_t seen = 0;
     for (;;) {
@@ -84,7 +96,7 @@ static void *worker(void *arg) {
         }
         if (atomic_load(&p->stop)) break;
         seen = atomic_load_explicit(&p->gen, memory_order_acquire);
-        run_part(p, idx);
+        run_parts(p);
         atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
     }
     return NULL;
@@ -101,6 +113,8 @@ ds4_pool *ds4_pool_new(int n_threads) {
     p->n = n_threads;
     const char *spin = getenv("DS4_POOL_SPIN_US");
     p->spin_ns = (spin ? atoll(spin) : 200) * 1000;
+    const char *pp = getenv("DS4_POOL_PARTS");
+    p->parts_per_thread = pp && atoi(pp) >= 1 && atoi(pp) <= 64 ? atoi(pp) : PARTS_PER_THREAD;
     const char *st = getenv("DS4_POOL_STATS");
     p->stats = st && atoi(st) > 0;
     p->ns_born = now_ns();
@@ -151,8 +165,11 @@ void ds4_pool_for(ds4_pool *p, int64_t n, int64_t grain, ds4_range_fn fn, void *
     p->fn = fn;
     p->ctx = ctx;
     p->total = n;
-    p->chunk = (n + p->n - 1) / p->n;
-    if (p->chunk < grain) p->chunk = grain;
+    int64_t want = (int64_t)p->n * p->parts_per_thread, chunk = (n + want - 1) / want;
+    if (chunk < grain) chunk = grain;
+    p->chunk = chunk;
+    p->parts = (int)((n + chunk - 1) / chunk);
+    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
     atomic_store_explicit(&p->pending, p->n - 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
     if (atomic_load(&p->sleepers) > 0) {
@@ -160,7 +177,7 @@ void ds4_pool_for(ds4_pool *p, int64_t n, int64_t grain, ds4_range_fn fn, void *
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
     }
-    run_part(p, 0);
+    run_parts(p);
     int spins = 0;
     while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0)
         if (++spins % 1024 == 0) sched_yield(); else cpu_relax();

@@ -1,9 +1,11 @@
 /* pool.h - a fixed thread pool for data-parallel loops.
  *
- * ds4_pool_for splits [0, n) into contiguous ranges, one per worker (the
- * calling thread works too) and returns when all are done. Each output element
- * is computed by exactly one thread in a fixed order, so results do not depend
- * on the thread count. Not re-entrant: one loop at a time per pool. */
+ * ds4_pool_for splits [0, n) into contiguous ranges (up to 4 per thread, at
+ * least `grain` long, fixed by n, grain and the thread count), which the
+ * workers and the calling thread claim until none is left, and returns when
+ * all are done. Each range is one call, computed the same whichever thread
+ * makes it, so results do not depend on the thread count. Not re-entrant:
+ * one loop at a time per pool. */
 #ifndef DS4_CPU_POOL_H
 #define DS4_CPU_POOL_H
 
