@@ -8,6 +8,7 @@
  * bytes); each device gets only its segment's tensors, and each layer's KV
  * cache lives on the device that runs the layer. */
 #ifdef DS4_HAVE_CUDA
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -199,6 +200,10 @@ static int cu_model_init(ds4_model *m, ds4_err *err) {
         }
     /* Peer access between neighbours, enabled once here (not mid-forward). */
     for (int k = 1; k < n; k++) ds4cu_direct(cm->dev[k - 1].slot, cm->dev[k].slot);
+    for (int k = 0; k < n && n > 1; k++)
+        fprintf(stderr, "ds4: --gpus %s: layers %u-%u on GPU %d (%.2f GB of weights)%s\n", list, cm->dev[k].l0,
+                cm->dev[k].l1 - 1, cm->dev[k].id, (double)cm->dev[k].bytes / 1e9,
+                k == 0 ? ", embedding" : k == n - 1 ? ", output head" : "");
     ds4_cuda_use(m, NULL, 0);
     return 0;
 fail:
