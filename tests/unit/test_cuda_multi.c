@@ -187,5 +187,17 @@ TEST(absent_device) {
     refused(list, "cuda", want);
 }
 #else
-TEST(cuda_not_built) { T_SKIP("built without nvcc"); }
+#include "engine/engine.h"
+
+/* Without the CUDA backend, naming GPUs is an error, never a silent CPU run. */
+TEST(gpus_without_cuda) {
+    ds4_err err = {{0}};
+    ds4_model_opts o = {.gpus = "0,1"};
+    ds4_model *m = ds4_model_load(t_data_path("oracle/tiny-a/ds4-synth-tiny-a.gguf"), &o, &err);
+    if (m) {
+        ds4_model_free(m);
+        T_FAIL("--gpus 0,1 was accepted by a build without CUDA");
+    }
+    CHECKF(strstr(err.msg, "--gpus 0,1: this build has no CUDA backend"), "message: %s", err.msg);
+}
 #endif
