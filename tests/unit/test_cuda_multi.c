@@ -7,9 +7,11 @@
  * (CUDA-graph) rows and greedy tokens. Also: chunked prefill and a snapshot
  * round trip across the split, the hand-over staged through the host instead
  * of a direct copy, the placement (contiguous layer ranges, each segment
- * holding only its own tensors), and the refusals of bad --gpus values.
- * The refusals that need no device run anywhere CUDA is built; the rest is
- * reported as skipped without a device. */
+ * holding only its own tensors), device 1 alone against device 0 (state a
+ * kernel file sets up once per process instead of once per device), and the
+ * refusals of bad --gpus values. The refusals that need no device run
+ * anywhere (a build without CUDA checks its own refusal); the rest is
+ * reported as skipped without a device (or without a second one). */
 #include <math.h>
 
 #pragma GCC diagnostic ignored "-Wunused-function" /* harness helpers */
