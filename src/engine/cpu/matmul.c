@@ -91,12 +91,15 @@ static void mm_f32_range(void *vctx, int64_t r0, int64_t r1) {
     })
 }
 
-/* Rows per thread such that each part does at least ~256K multiply-adds:
- * below that, waking a worker costs more than it saves. */
+/* Rows per part such that each part does at least ~64K multiply-adds
+ * (below that, handing it to a worker costs more than it saves), and at
+ * least 8: the multi-row kernels run 8 rows per pass. A decode step's small
+ * wide products (the HC mixers: 24 rows of 16384) then still spread over
+ * 3 threads instead of 1-2. */
 static int64_t grain_for(int64_t in, int n) {
     const int64_t work = in * (n > 0 ? n : 1);
-    const int64_t g = (262144 + work - 1) / (work > 0 ? work : 1);
-    return g < 1 ? 1 : g;
+    const int64_t g = (65536 + work - 1) / (work > 0 ? work : 1);
+    return g < 8 ? 8 : g;
 }
 
 typedef struct { const float *x; ds4_act_q8_0 *xq; } quant_ctx;
@@ -220,6 +223,6 @@ void ds4_cpu_swiglu_q8_0(ds4_pool *pool, const ds4_wt *Wg, const ds4_wt *Wu, con
                          void *hq, int exact) {
     swiglu_ctx c = {.Wg = Wg, .Wu = Wu, .xq = xq, .hq = hq, .n = n, .exact = exact, .clampv = clampv,
                     .in = (int64_t)Wg->ne[0], .F = (int64_t)Wg->ne[1]};
-    /* grain: units (32 rows of two weights) worth ~256K multiply-adds */
-    ds4_pool_for(pool, (int64_t)n * (c.F / 32), grain_for(c.in * 64, 1), swiglu_range, &c);
+    /* one unit (32 rows of two weights) is already worth a hand-off */
+    ds4_pool_for(pool, (int64_t)n * (c.F / 32), 1, swiglu_range, &c);
 }

@@ -42,10 +42,11 @@ struct ds4_pool {
     _Atomic int next;      /* next part to claim */
     int64_t spin_ns;
     /* DS4_POOL_STATS=1: loops posted, and the caller's time inside them
-     * versus its lifetime, printed when the pool is freed (what is left is
-     * serial work between loops: the part threads cannot speed up). */
+     * versus the time from the first loop's start to the last one's end,
+     * printed when the pool is freed (what is left is serial work between
+     * loops: the part threads cannot speed up). */
     int stats;
-    int64_t n_loops, ns_in_loops, ns_born;
+    int64_t n_loops, ns_in_loops, ns_first, ns_last;
 };
 
 static int64_t now_ns(void) {
@@ -117,7 +118,6 @@ ds4_pool *ds4_pool_new(int n_threads) {
     p->parts_per_thread = pp && atoi(pp) >= 1 && atoi(pp) <= 64 ? atoi(pp) : PARTS_PER_THREAD;
     const char *st = getenv("DS4_POOL_STATS");
     p->stats = st && atoi(st) > 0;
-    p->ns_born = now_ns();
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->th = calloc((size_t)n_threads, sizeof *p->th);
@@ -133,9 +133,9 @@ ds4_pool *ds4_pool_new(int n_threads) {
 void ds4_pool_free(ds4_pool *p) {
     if (!p) return;
     if (p->stats) {
-        const double life = (double)(now_ns() - p->ns_born) * 1e-9, in = (double)p->ns_in_loops * 1e-9;
-        fprintf(stderr, "ds4 pool: %d threads, %" PRId64 " parallel loops, %.3f s inside them, %.3f s outside (serial) of %.3f s\n",
-                p->n, p->n_loops, in, life - in, life);
+        const double span = (double)(p->ns_last - p->ns_first) * 1e-9, in = (double)p->ns_in_loops * 1e-9;
+        fprintf(stderr, "ds4 pool: %d threads, %" PRId64 " parallel loops, %.3f s inside them, %.3f s between them "
+                "(serial) from the first loop's start to the last one's end\n", p->n, p->n_loops, in, span - in);
     }
     pthread_mutex_lock(&p->mu);
     atomic_store(&p->stop, 1);
@@ -156,10 +156,10 @@ void ds4_pool_for(ds4_pool *p, int64_t n, int64_t grain, ds4_range_fn fn, void *
     int parts = p ? p->n : 1;
     if ((n + grain - 1) / grain < parts) parts = (int)((n + grain - 1) / grain);
     const int64_t t0 = p && p->stats ? now_ns() : 0;
-    if (p && p->stats) p->n_loops++;
+    if (p && p->stats && p->n_loops++ == 0) p->ns_first = t0;
     if (parts <= 1) {
         fn(ctx, 0, n);
-        if (p && p->stats) p->ns_in_loops += now_ns() - t0;
+        if (p && p->stats) p->ns_in_loops += (p->ns_last = now_ns()) - t0;
         return;
     }
     p->fn = fn;
@@ -181,5 +181,5 @@ void ds4_pool_for(ds4_pool *p, int64_t n, int64_t grain, ds4_range_fn fn, void *
     int spins = 0;
     while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0)
         if (++spins % 1024 == 0) sched_yield(); else cpu_relax();
-    if (p->stats) p->ns_in_loops += now_ns() - t0;
+    if (p->stats) p->ns_in_loops += (p->ns_last = now_ns()) - t0;
 }
