@@ -79,6 +79,8 @@ TEST(gemm_q8_0_q_b_batch) { if (have_gpu()) check_q8_0(1024, 32768, 1, 37); }
 TEST(gemm_q8_0_q_a_full_batch) { if (have_gpu()) check_q8_0(4096, 1024, 1, 256); }
 TEST(gemm_q8_0_out_a_groups) { if (have_gpu()) check_q8_0(4096, 8192, 8, 19); }
 TEST(gemm_q8_0_rows_not_16) { if (have_gpu()) check_q8_0(160, 200, 1, 9); }
+TEST(gemm_q8_0_staged_partial_tiles) { if (have_gpu()) check_q8_0(256, 200, 1, 45); }
+TEST(gemm_q8_0_groups_of_48_rows) { if (have_gpu()) check_q8_0(128, 96, 2, 9); }
 TEST(gemm_q8_0_groups_not_16_falls_back) { if (have_gpu()) check_q8_0(160, 96, 4, 5); }
 TEST(gemm_q8_0_single_token) { if (have_gpu()) check_q8_0(1024, 512, 1, 1); }
 
@@ -100,12 +102,12 @@ static void check_f16(int64_t in, int64_t out, int groups, int n, int exact) {
     ds4cu_matvec_f16(dw, sizeof(uint16_t) * in, in, out, groups, dx, n, dr, exact);
     down(got, dy, sizeof(float) * out * n);
     down(ref, dr, sizeof(float) * out * n);
-    /* Either mode gives exactly the mat-vec kernel's values; exact mode is the CPU's too. */
-    same_floats(exact ? "f16 gemm vs matvec (exact)" : "f16 gemm vs matvec (fast)", got, ref, (size_t)out * n,
-                (size_t)out);
-    if (exact) same_floats("f16 gemm exact vs cpu", got, want, (size_t)out * n, (size_t)out);
+    /* The tiled kernel keeps the index order in both modes: the CPU's values,
+     * and in exact mode the mat-vec kernel's too. */
+    same_floats(exact ? "f16 gemm exact vs cpu" : "f16 gemm fast vs cpu", got, want, (size_t)out * n, (size_t)out);
+    if (exact) same_floats("f16 gemm vs matvec (exact)", got, ref, (size_t)out * n, (size_t)out);
     else
-        for (int64_t i = 0; i < out * n; i++) CHECK_NEAR(got[i], want[i], 1e-4 * (1 + fabs(want[i])));
+        for (int64_t i = 0; i < out * n; i++) CHECK_NEAR(ref[i], want[i], 1e-4 * (1 + fabs(want[i])));
     ds4cu_free(dw); ds4cu_free(dx); ds4cu_free(dy); ds4cu_free(dr);
     free(w); free(x); free(want); free(got); free(ref);
 }
@@ -114,6 +116,8 @@ TEST(gemm_f16_router_exact) { if (have_gpu()) check_f16(4096, 256, 1, 37, 1); }
 TEST(gemm_f16_router_fast) { if (have_gpu()) check_f16(4096, 256, 1, 37, 0); }
 TEST(gemm_f16_grouped_exact) { if (have_gpu()) check_f16(512, 1024, 2, 11, 1); }
 TEST(gemm_f16_idx_q_b_fast) { if (have_gpu()) check_f16(1024, 8192, 1, 20, 0); }
+TEST(gemm_f16_hc_fn_fast) { if (have_gpu()) check_f16(16384, 24, 1, 70, 0); }
+TEST(gemm_f16_odd_width_falls_back) { if (have_gpu()) check_f16(200, 40, 1, 5, 1); }
 
 /* ---- routed experts, grouped ---- */
 /* nexp experts of [in, rows]; n_tok tokens × K pairs (x_div K), or with

@@ -5,11 +5,9 @@
  * core forms the exact integer block sums (gemm_mma.cuh) and the thread that
  * owns an output adds (d_w·d_x)·isum in block order, as
  * ds4_vec_dot_q8_0_ref: bit-identical to the CPU and to ds4cu_matvec_q8_0.
- * F16 exact: one thread per row and GF_NT tokens, each sum in index order
- * (ds4_vec_dot_f16_f32_ref); F16 fast: a warp per row and GF_NT tokens with
- * the lane-strided sums and xor tree of matvec.cu's fast kernel, so the same
- * values as it. Anything these do not cover (n == 1, odd shapes) goes to the
- * mat-vec kernels of matvec.cu. */
+ * F16: shared-memory tiles, each output one index-order chain
+ * (ds4_vec_dot_f16_f32_ref), in both modes. Anything these do not cover
+ * (n == 1, odd shapes) goes to the mat-vec kernels of matvec.cu. */
 #include <stdlib.h>
 
 #include "engine/cuda/common.cuh"
@@ -18,7 +16,6 @@
 
 #define FULL 0xffffffffu
 #define GD_NT 4 /* token tiles of 8 per warp */
-#define GF_NT 8 /* tokens per F16 weight read */
 
 extern "C" int ds4cu_gemm_enabled(void) {
     static int on = -1;
@@ -95,6 +92,83 @@ static __global__ void __launch_bounds__(128) k_gemm_q8_0(const uint8_t *W, size
         }
 }
 
+/* The same tiles with each chunk of GQ_KB blocks staged in shared memory:
+ * weights and activations come in with coalesced loads, are repacked so
+ * every fragment is one aligned 32-bit read (rows padded against bank
+ * conflicts), and the scales are converted once. Same float steps. */
+#define GQ_KB 4
+#define GQ_W (GQ_KB * 8 + 4) /* words per staged row */
+static __global__ void __launch_bounds__(128) k_gemm_q8_0s(const uint8_t *W, size_t rb, int nb, int out, int rpg,
+                                                           int xrb, const cu_act_q8_0 *xq, int n, float *y) {
+    __shared__ uint32_t Aq[64][GQ_W], Bq[8 * GD_NT][GQ_W];
+    __shared__ float Ad[64][GQ_KB], Bd[8 * GD_NT][GQ_KB];
+    const int lane = threadIdx.x & 31, gid = lane >> 2, tid = lane & 3, wr = (threadIdx.x >> 5) * 16;
+    const int row0 = blockIdx.x * 64, t0 = blockIdx.y * 8 * GD_NT;
+    const int g = row0 / rpg;
+    float acc[GD_NT][4];
+#pragma unroll
+    for (int j = 0; j < GD_NT; j++)
+#pragma unroll
+        for (int q = 0; q < 4; q++) acc[j][q] = 0.0f;
+    for (int c = 0; c < nb; c += GQ_KB) {
+        __syncthreads();
+        for (int u = threadIdx.x; u < 64 * GQ_KB; u += blockDim.x) {
+            const int r = u / GQ_KB, b = u % GQ_KB;
+            if (row0 + r < out) {
+                const uint16_t *src = (const uint16_t *)(W + (size_t)(row0 + r) * rb + (size_t)(c + b) * 34);
+                Ad[r][b] = d_f16(__ldg(src));
+#pragma unroll
+                for (int w = 0; w < 8; w++) Aq[r][b * 8 + w] = ld_u16x2(src + 1 + 2 * w);
+            } else {
+                Ad[r][b] = 0.0f;
+#pragma unroll
+                for (int w = 0; w < 8; w++) Aq[r][b * 8 + w] = 0;
+            }
+        }
+        for (int u = threadIdx.x; u < 8 * GD_NT * GQ_KB; u += blockDim.x) {
+            const int t = u / GQ_KB, b = u % GQ_KB;
+            if (t0 + t < n) {
+                const uint32_t *src = (const uint32_t *)(xq + (size_t)(t0 + t) * xrb + (size_t)g * nb + c + b);
+                Bd[t][b] = __uint_as_float(__ldg(src));
+#pragma unroll
+                for (int w = 0; w < 8; w++) Bq[t][b * 8 + w] = __ldg(src + 1 + w);
+            } else {
+                Bd[t][b] = 0.0f;
+#pragma unroll
+                for (int w = 0; w < 8; w++) Bq[t][b * 8 + w] = 0;
+            }
+        }
+        __syncthreads();
+#pragma unroll
+        for (int b = 0; b < GQ_KB; b++) {
+            const uint32_t a[4] = {Aq[wr + gid][b * 8 + tid], Aq[wr + gid + 8][b * 8 + tid],
+                                   Aq[wr + gid][b * 8 + 4 + tid], Aq[wr + gid + 8][b * 8 + 4 + tid]};
+            const float dA = Ad[wr + gid][b], dB = Ad[wr + gid + 8][b];
+#pragma unroll
+            for (int j = 0; j < GD_NT; j++) {
+                int cc[4] = {0, 0, 0, 0};
+                mma_s8(cc, a, Bq[8 * j + gid][b * 8 + tid], Bq[8 * j + gid][b * 8 + 4 + tid]);
+#pragma unroll
+                for (int h = 0; h < 2; h++) {
+                    const float xd = Bd[8 * j + 2 * tid + h][b];
+                    acc[j][h] += (dA * xd) * (float)cc[h];
+                    acc[j][2 + h] += (dB * xd) * (float)cc[2 + h];
+                }
+            }
+        }
+    }
+    const int rA = row0 + wr + gid, rB = rA + 8;
+#pragma unroll
+    for (int j = 0; j < GD_NT; j++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int t = t0 + 8 * j + 2 * tid + h;
+            if (t >= n) continue;
+            if (rA < out) y[(size_t)t * out + rA] = acc[j][h];
+            if (rB < out) y[(size_t)t * out + rB] = acc[j][2 + h];
+        }
+}
+
 extern "C" void ds4cu_gemm_q8_0(const void *W, size_t row_bytes, int64_t in, int64_t out, int groups, const void *xq,
                                 int n, float *y) {
     const int64_t nb = in / 32, rpg = out / groups;
@@ -104,100 +178,72 @@ extern "C" void ds4cu_gemm_q8_0(const void *W, size_t row_bytes, int64_t in, int
         return;
     }
     const dim3 grid(cdiv(out, 64), cdiv(n, 8 * GD_NT));
-    k_gemm_q8_0<<<grid, 128, 0, ds4cu_s>>>((const uint8_t *)W, row_bytes, (int)nb, (int)out, (int)rpg,
+    if (nb % GQ_KB == 0 && (groups == 1 || rpg % 64 == 0))
+        k_gemm_q8_0s<<<grid, 128, 0, ds4cu_s>>>((const uint8_t *)W, row_bytes, (int)nb, (int)out, (int)rpg,
+                                                (int)(nb * groups), (const cu_act_q8_0 *)xq, n, y);
+    else
+        k_gemm_q8_0<<<grid, 128, 0, ds4cu_s>>>((const uint8_t *)W, row_bytes, (int)nb, (int)out, (int)rpg,
                                            (int)(nb * groups), (const cu_act_q8_0 *)xq, n, y);
     ds4cu_after("gemm_q8_0");
 }
 
 /* ---------------- F16 ---------------- */
-/* One thread per row, GF_NT tokens from blockIdx.y·GF_NT; index-order sums. */
-static __global__ void k_gemm_f16_exact(const uint8_t *W, size_t rb, int64_t in, int64_t out, int64_t rpg, int64_t xw,
-                                        const float *x, int n, float *y) {
-    const int64_t row = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (row >= out) return;
-    const int t0 = blockIdx.y * GF_NT;
-    const float *xr = x + (size_t)t0 * xw + (row / rpg) * in;
-    const uint4 *w4 = (const uint4 *)(W + (size_t)row * rb);
-    float s[GF_NT];
-#pragma unroll
-    for (int t = 0; t < GF_NT; t++) s[t] = 0.0f;
-    const int nt = n - t0 < GF_NT ? n - t0 : GF_NT;
-    for (int64_t k = 0; k < in / 8; k++) {
-        const uint4 q = __ldg(w4 + k);
-        const uint32_t u[4] = {q.x, q.y, q.z, q.w};
-        float wv[8];
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            wv[2 * j] = d_f16((uint16_t)(u[j] & 0xffff));
-            wv[2 * j + 1] = d_f16((uint16_t)(u[j] >> 16));
-        }
-#pragma unroll
-        for (int t = 0; t < GF_NT; t++) {
-            if (t >= nt) break;
-            const float *xk = xr + (size_t)t * xw + 8 * k;
-#pragma unroll
-            for (int i = 0; i < 8; i++) s[t] += wv[i] * xk[i];
-        }
-    }
-#pragma unroll
-    for (int t = 0; t < GF_NT; t++)
-        if (t < nt) y[(size_t)(t0 + t) * out + row] = s[t];
-}
-
-/* A warp per row, GF_NT tokens: the fast kernel's lane split and xor tree. */
-static __global__ void k_gemm_f16_fast(const uint8_t *W, size_t rb, int64_t in, int64_t out, int64_t rpg, int64_t xw,
-                                       const float *x, int n, float *y) {
-    const int64_t row = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;
-    const int lane = threadIdx.x & 31;
-    if (row >= out) return;
-    const int t0 = blockIdx.y * GF_NT;
-    const int nt = n - t0 < GF_NT ? n - t0 : GF_NT;
-    const float *xr = x + (size_t)t0 * xw + (row / rpg) * in;
-    const uint4 *w4 = (const uint4 *)(W + (size_t)row * rb);
-    float s[GF_NT];
-#pragma unroll
-    for (int t = 0; t < GF_NT; t++) s[t] = 0.0f;
-    for (int64_t k = lane; k < in / 8; k += 32) {
-        const uint4 q = __ldg(w4 + k);
-        const uint32_t u[4] = {q.x, q.y, q.z, q.w};
-        float wv[8];
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            wv[2 * j] = d_f16((uint16_t)(u[j] & 0xffff));
-            wv[2 * j + 1] = d_f16((uint16_t)(u[j] >> 16));
-        }
-#pragma unroll
-        for (int t = 0; t < GF_NT; t++) {
-            if (t >= nt) break;
-            const float *xk = xr + (size_t)t * xw + 8 * k;
-#pragma unroll
-            for (int i = 0; i < 8; i++) s[t] += wv[i] * xk[i];
+/* Tiles of FB rows × FB tokens, k in chunks of FB staged in shared memory
+ * (weights converted to float once per chunk); thread (ty, tx) owns rows
+ * tx, tx+16 and tokens ty, ty+16, each sum one chain in index order, as
+ * ds4_vec_dot_f16_f32_ref. Exact, so it serves the fast mode too (the fast
+ * mode only permits reassociation). Rows of a tile share a group. */
+#define FB 32
+static __global__ void __launch_bounds__(256) k_gemm_f16(const uint8_t *W, size_t rb, int in, int out, int rpg, int64_t xw,
+                                                         const float *x, int n, float *y) {
+    __shared__ float Ws[FB][FB + 1], Xs[FB][FB + 1];
+    const int row0 = blockIdx.x * FB, t0 = blockIdx.y * FB;
+    const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
+    const int lr = threadIdx.x >> 3, lk = (threadIdx.x & 7) * 4; /* loader: row/token lr, k lk..lk+3 */
+    const float *xg = x + (int64_t)(row0 / rpg) * in;
+    const bool wv = row0 + lr < out, xv = t0 + lr < n;
+    const uint16_t *wrow = (const uint16_t *)(W + (size_t)(wv ? row0 + lr : 0) * rb);
+    const float *xrow = xg + (int64_t)(xv ? t0 + lr : 0) * xw;
+    float s00 = 0.0f, s01 = 0.0f, s10 = 0.0f, s11 = 0.0f;
+    for (int k0 = 0; k0 < in; k0 += FB) {
+        const uint2 wq = wv ? __ldg((const uint2 *)(wrow + k0 + lk)) : make_uint2(0, 0);
+        const float4 xq = xv ? __ldg((const float4 *)(xrow + k0 + lk)) : make_float4(0, 0, 0, 0);
+        __syncthreads();
+        Ws[lr][lk] = d_f16((uint16_t)(wq.x & 0xffff));
+        Ws[lr][lk + 1] = d_f16((uint16_t)(wq.x >> 16));
+        Ws[lr][lk + 2] = d_f16((uint16_t)(wq.y & 0xffff));
+        Ws[lr][lk + 3] = d_f16((uint16_t)(wq.y >> 16));
+        Xs[lr][lk] = xq.x;
+        Xs[lr][lk + 1] = xq.y;
+        Xs[lr][lk + 2] = xq.z;
+        Xs[lr][lk + 3] = xq.w;
+        __syncthreads();
+#pragma unroll 8
+        for (int kk = 0; kk < FB; kk++) {
+            const float a0 = Ws[tx][kk], a1 = Ws[tx + 16][kk], b0 = Xs[ty][kk], b1 = Xs[ty + 16][kk];
+            s00 += a0 * b0;
+            s01 += a0 * b1;
+            s10 += a1 * b0;
+            s11 += a1 * b1;
         }
     }
-#pragma unroll
-    for (int t = 0; t < GF_NT; t++) {
-        float v = s[t];
-        for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(FULL, v, o);
-        if (lane == 0 && t < nt) y[(size_t)(t0 + t) * out + row] = v;
-    }
+    const int r0 = row0 + tx, r1 = r0 + 16, u0 = t0 + ty, u1 = u0 + 16;
+    if (r0 < out && u0 < n) y[(int64_t)u0 * out + r0] = s00;
+    if (r0 < out && u1 < n) y[(int64_t)u1 * out + r0] = s01;
+    if (r1 < out && u0 < n) y[(int64_t)u0 * out + r1] = s10;
+    if (r1 < out && u1 < n) y[(int64_t)u1 * out + r1] = s11;
 }
 
 extern "C" void ds4cu_gemm_f16(const void *W, size_t row_bytes, int64_t in, int64_t out, int groups, const float *x,
                                int n, float *y, int exact) {
     const int64_t rpg = out / groups, xw = in * groups;
-    const int aligned = (in & 7) == 0 && ((uintptr_t)W & 15) == 0 && (row_bytes & 15) == 0;
-    /* The few-long-rows shape (HC projections) keeps matvec.cu's block per row in fast mode. */
-    const int rowblock = !exact && out < 264 && in >= 2048;
-    if (n < 2 || !ds4cu_gemm_enabled() || !aligned || rowblock) {
+    const int ok = in % FB == 0 && ((uintptr_t)W & 7) == 0 && (row_bytes & 7) == 0 && ((uintptr_t)x & 15) == 0 &&
+                   (groups == 1 || rpg % FB == 0) && in < 0x7fffffff && out < 0x7fffffff;
+    if (n < 2 || !ds4cu_gemm_enabled() || !ok) {
         ds4cu_matvec_f16(W, row_bytes, in, out, groups, x, n, y, exact);
         return;
     }
-    const uint8_t *w = (const uint8_t *)W;
-    if (exact)
-        k_gemm_f16_exact<<<dim3(cdiv(out, 64), cdiv(n, GF_NT)), 64, 0, ds4cu_s>>>(w, row_bytes, in, out, rpg, xw, x,
-                                                                                  n, y);
-    else
-        k_gemm_f16_fast<<<dim3(cdiv(out, 8), cdiv(n, GF_NT)), 256, 0, ds4cu_s>>>(w, row_bytes, in, out, rpg, xw, x,
-                                                                                 n, y);
+    k_gemm_f16<<<dim3(cdiv(out, FB), cdiv(n, FB)), 256, 0, ds4cu_s>>>((const uint8_t *)W, row_bytes, (int)in, (int)out,
+                                                                     (int)rpg, xw, x, n, y);
     ds4cu_after("gemm_f16");
 }

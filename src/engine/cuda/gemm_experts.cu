@@ -77,17 +77,14 @@ extern "C" const int32_t *ds4cu_experts_group(const int32_t *sel, int pairs, int
     return gx_ws[d];
 }
 
-static __device__ __forceinline__ uint32_t smask4(uint32_t s) {
-    return ((s & 1) ? 0xffu : 0u) | ((s & 2) ? 0xff00u : 0u) | ((s & 4) ? 0xff0000u : 0u) | ((s & 8) ? 0xff000000u : 0u);
-}
-
 /* Four signed int8 weights: half `h` of grid entry k of a 32-group whose
- * index word is q and sign/scale word s (as ds4_vec_dot_iq2_xxs_q8_K_ref). */
-static __device__ __forceinline__ uint32_t iq2_word(const uint64_t *sg, const uint8_t *ss, uint32_t q, uint32_t s,
+ * index word is q and sign/scale word s (as ds4_vec_dot_iq2_xxs_q8_K_ref).
+ * sm[i]: the 8 sign bits of ksigns[i] widened to byte masks. */
+static __device__ __forceinline__ uint32_t iq2_word(const uint64_t *sg, const uint64_t *sm, uint32_t q, uint32_t s,
                                                     int k, int h) {
     const uint64_t grid = sg[(q >> (8 * k)) & 255];
-    const uint32_t signs = ss[(s >> (7 * k)) & 127];
-    const uint32_t m = smask4(h ? signs >> 4 : signs & 15);
+    const uint64_t mask = sm[(s >> (7 * k)) & 127];
+    const uint32_t m = h ? (uint32_t)(mask >> 32) : (uint32_t)mask;
     const uint32_t g = h ? (uint32_t)(grid >> 32) : (uint32_t)grid;
     return (g ^ m) + (m & 0x01010101u); /* -g where the sign is set; g >= 8, no carries */
 }
@@ -97,14 +94,18 @@ template <int TYPE>
 static __global__ void __launch_bounds__(128) k_grouped(const uint8_t *W, size_t rb, int nb, int rows,
                                                         const int32_t *off, const int32_t *list, int x_div,
                                                         const cu_q8_K *xq, float *y) {
-    __shared__ uint64_t sg[256];
-    __shared__ uint8_t ss[128];
+    __shared__ uint64_t sg[256], ss[128];
     const int e = blockIdx.y;
     const int beg = off[e], cnt = off[e + 1] - beg;
     if (cnt <= 0) return; /* whole block */
     if (TYPE == DS4_TYPE_IQ2_XXS) {
         for (int i = threadIdx.x; i < 256; i += blockDim.x) sg[i] = gx_iq2_grid[i];
-        for (int i = threadIdx.x; i < 128; i += blockDim.x) ss[i] = gx_iq2_signs[i];
+        for (int i = threadIdx.x; i < 128; i += blockDim.x) {
+            const uint32_t b = gx_iq2_signs[i];
+            uint64_t m = 0;
+            for (int j = 0; j < 8; j++) m |= (b >> j & 1) ? 0xffull << (8 * j) : 0ull;
+            ss[i] = m;
+        }
         __syncthreads();
     }
     const int lane = threadIdx.x & 31, gid = lane >> 2, tid = lane & 3;
