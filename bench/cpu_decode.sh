@@ -15,8 +15,8 @@
 # tmpfs, then runs build/bench/matvec (kernels against measured bandwidth,
 # all threads and one), kernel_cycles (in-cache kernel speed), and ds4-bench
 # at 1 and all threads in both modes (exact, --fast), plus a thread sweep and
-# A/B knobs (DS4_POOL_PARTS=1: one fixed part per thread; DS4_Q8_ROWS=16: the
-# 16-row Q8_0 kernel). DS4_POOL_STATS=1 reports the serial time per run.
+# an A/B knob (DS4_POOL_PARTS=1: one fixed part per thread). DS4_POOL_STATS=1
+# reports the serial time per run.
 # Everything goes to stdout and $OUT/cpu-decode.log; CSVs to $OUT.
 set -u
 B=${1:-.cpu-bench}
@@ -37,10 +37,8 @@ echo "== synth"
 echo "== kernel_cycles (in cache)"
 "$B/kernel_cycles" avx2 avx512 | grep -E "Q8_0|F16|IQ2|Q2_K"
 
-echo "== matvec, $NT threads and 1, 1 GiB, best of 3 (8-row Q8_0)"
+echo "== matvec, $NT threads and 1, 1 GiB, best of 3"
 "$B/matvec" --threads "$NT" --reps 3
-echo "== matvec with DS4_Q8_ROWS=16"
-DS4_Q8_ROWS=16 "$B/matvec" --threads "$NT" --reps 3 | grep -E "^Q8_0|bandwidth"
 
 run() {  # label, "VAR=value ..." (or ""), ds4-bench arguments
     local label=$1 envs=$2; shift 2
@@ -56,7 +54,6 @@ run "fast-t$NT" "" "${SWEEP[@]}" --threads "$NT" --fast
 run exact-t1 "" "${SWEEP[@]}" --threads 1
 run fast-t1 "" "${SWEEP[@]}" --threads 1 --fast
 run "parts1-t$NT" "DS4_POOL_PARTS=1" "${SHORT[@]}" --threads "$NT"
-run "rows16-t$NT" "DS4_Q8_ROWS=16" "${SHORT[@]}" --threads "$NT"
 for t in 4 8 12; do
     if [ "$t" -lt "$NT" ]; then run "exact-t$t" "" "${SHORT[@]}" --threads "$t"; fi
 done

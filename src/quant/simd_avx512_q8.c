@@ -26,8 +26,11 @@
 #define AVX512Q8 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,f16c")))
 
 /* Software prefetch distance (bytes ahead in each row); see simd_avx2.c.
- * DS4_Q8_PF in the environment overrides it, DS4_Q8_ROWS=16 picks the
- * 16-row form (bench experiments only; both are exact). */
+ * DS4_Q8_PF in the environment overrides it (bench experiments only).
+ * Tried and dropped: a 16-row form in 512-bit registers (rows k and k+8 in
+ * one register): slower in cache (2.64 against 2.18 ticks/block on the dev
+ * machine), and on the 16-core device host decode was the same within noise
+ * (bench/RESULTS.md, 2026-11-26 12:26). */
 static int64_t pf_dist = 2048;
 
 static ds4_dot_q8_0_fn one_row;   /* the level's one-row exact kernel, for leftover rows */
@@ -76,64 +79,6 @@ AVX512Q8 static void rows_q8_0(int64_t n, int64_t nrows, const void *vw, size_t 
     for (; r < nrows; r++) out[r] = one_row(n, (const char *)vw + (size_t)r * stride, x);
 }
 
-/* The same with 16 rows per pass in 512-bit registers: rows k and k+8 share
- * a register (low and high half), so the offset, the multiply-add and half of
- * the reduction serve two rows at once; 16 weight streams in flight. Lanes
- * are rows 0..15 of the pass, each row's blocks still added in order. */
-AVX512Q8 static void rows16_q8_0(int64_t n, int64_t nrows, const void *vw, size_t stride, const ds4_act_q8_0 *x,
-                                 float *out) {
-    const int64_t nb = n / DS4_QK8_0, rb = nb * (int64_t)sizeof(ds4_block_q8_0);
-    const int64_t pfd = pf_dist;
-    int64_t r = 0;
-    if (nrows >= 16 && stride <= (size_t)INT32_MAX / 16) {
-        const int st = (int)stride;
-        const __m512i offd = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                                _mm512_set1_epi32(st));
-        const __m512i m80 = _mm512_set1_epi8((char)0x80);
-        const __m512i zero = _mm512_setzero_si512();
-        const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13), hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
-        for (; r + 16 <= nrows; r += 16) {
-            const char *w0 = (const char *)vw + (size_t)r * stride;
-            __m512 acc = _mm512_setzero_ps();
-            for (int64_t i = 0; i < nb; i++) {
-                const char *b = w0 + i * (int64_t)sizeof(ds4_block_q8_0);
-                const char *pf = b + (i * 34 + pfd < rb ? pfd : pfd + 16 * (int64_t)stride - rb);
-                const __m512i qx = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x[i].qs));
-                const __m512i neg = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, m80, qx));
-                __m512i s[8];
-                for (int k = 0; k < 8; k++) {
-                    _mm_prefetch(pf + (size_t)k * stride, _MM_HINT_T0);
-                    _mm_prefetch(pf + (size_t)(k + 8) * stride, _MM_HINT_T0);
-                    __m512i w2 = _mm512_inserti64x4(
-                        _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b + (size_t)k * stride + 2))),
-                        _mm256_loadu_si256((const __m256i *)(b + (size_t)(k + 8) * stride + 2)), 1);
-                    s[k] = _mm512_dpbusd_epi32(neg, _mm512_xor_si512(w2, m80), qx);
-                }
-                /* pairwise sums within 128-bit lanes (hadd), then across them */
-                __m512i h[4], u[2];
-                for (int k = 0; k < 4; k++) {
-                    __m512 a = _mm512_castsi512_ps(s[2 * k]), c = _mm512_castsi512_ps(s[2 * k + 1]);
-                    h[k] = _mm512_add_epi32(_mm512_castps_si512(_mm512_shuffle_ps(a, c, 0x88)),
-                                            _mm512_castps_si512(_mm512_shuffle_ps(a, c, 0xDD)));
-                }
-                for (int k = 0; k < 2; k++) {
-                    __m512 a = _mm512_castsi512_ps(h[2 * k]), c = _mm512_castsi512_ps(h[2 * k + 1]);
-                    u[k] = _mm512_add_epi32(_mm512_castps_si512(_mm512_shuffle_ps(a, c, 0x88)),
-                                            _mm512_castps_si512(_mm512_shuffle_ps(a, c, 0xDD)));
-                }
-                __m512i v = _mm512_add_epi32(_mm512_permutex2var_epi64(u[0], lo, u[1]),
-                                             _mm512_permutex2var_epi64(u[0], hi, u[1]));
-                __m512i dw32 = _mm512_i32gather_epi32(offd, (const void *)b, 1);
-                __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dw32));
-                __m512 p = _mm512_mul_ps(_mm512_mul_ps(dw, _mm512_set1_ps(x[i].d)), _mm512_cvtepi32_ps(v));
-                acc = _mm512_add_ps(acc, p);
-            }
-            _mm512_storeu_ps(out + r, acc);
-        }
-    }
-    if (r < nrows) rows_q8_0(n, nrows - r, (const char *)vw + (size_t)r * stride, stride, x, out + r);
-}
-
 int ds4_avx512_q8_fill(ds4_quant_kernels *k) {
     if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
         !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512vnni"))
@@ -141,69 +86,10 @@ int ds4_avx512_q8_fill(ds4_quant_kernels *k) {
     const char *e = getenv("DS4_Q8_PF");
     if (e && atoll(e) >= 0) pf_dist = atoll(e);
     one_row = k->dot_q8_0;
-    const char *r16 = getenv("DS4_Q8_ROWS");
-    k->rows_q8_0 = r16 && atoi(r16) == 16 ? rows16_q8_0 : rows_q8_0;
+    k->rows_q8_0 = rows_q8_0;
     return 1;
 }
 
 #else
-/* The same with 16 rows per pass in 512-bit registers: rows k and k+8 share
- * a register (low and high half), so the offset, the multiply-add and half of
- * the reduction serve two rows at once; 16 weight streams in flight. Lanes
- * are rows 0..15 of the pass, each row's blocks still added in order. */
-AVX512Q8 static void rows16_q8_0(int64_t n, int64_t nrows, const void *vw, size_t stride, const ds4_act_q8_0 *x,
-                                 float *out) {
-    const int64_t nb = n / DS4_QK8_0, rb = nb * (int64_t)sizeof(ds4_block_q8_0);
-    const int64_t pfd = pf_dist;
-    int64_t r = 0;
-    if (nrows >= 16 && stride <= (size_t)INT32_MAX / 16) {
-        const int st = (int)stride;
-        const __m512i offd = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                                _mm512_set1_epi32(st));
-        const __m512i m80 = _mm512_set1_epi8((char)0x80);
-        const __m512i zero = _mm512_setzero_si512();
-        const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13), hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
-        for (; r + 16 <= nrows; r += 16) {
-            const char *w0 = (const char *)vw + (size_t)r * stride;
-            __m512 acc = _mm512_setzero_ps();
-            for (int64_t i = 0; i < nb; i++) {
-                const char *b = w0 + i * (int64_t)sizeof(ds4_block_q8_0);
-                const char *pf = b + (i * 34 + pfd < rb ? pfd : pfd + 16 * (int64_t)stride - rb);
-                const __m512i qx = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x[i].qs));
-                const __m512i neg = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, m80, qx));
-                __m512i s[8];
-                for (int k = 0; k < 8; k++) {
-                    _mm_prefetch(pf + (size_t)k * stride, _MM_HINT_T0);
-                    _mm_prefetch(pf + (size_t)(k + 8) * stride, _MM_HINT_T0);
-                    __m512i w2 = _mm512_inserti64x4(
-                        _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b + (size_t)k * stride + 2))),
-                        _mm256_loadu_si256((const __m256i *)(b + (size_t)(k + 8) * stride + 2)), 1);
-                    s[k] = _mm512_dpbusd_epi32(neg, _mm512_xor_si512(w2, m80), qx);
-                }
-                /* pairwise sums within 128-bit lanes (hadd), then across them */
-                __m512i h[4], u[2];
-                for (int k = 0; k < 4; k++) {
-                    __m512 a = _mm512_castsi512_ps(s[2 * k]), c = _mm512_castsi512_ps(s[2 * k + 1]);
-                    h[k] = _mm512_add_epi32(_mm512_castps_si512(_mm512_shuffle_ps(a, c, 0x88)),
-                                            _mm512_castps_si512(_mm512_shuffle_ps(a, c, 0xDD)));
-                }
-                for (int k = 0; k < 2; k++) {
-                    __m512 a = _mm512_castsi512_ps(h[2 * k]), c = _mm512_castsi512_ps(h[2 * k + 1]);
-                    u[k] = _mm512_add_epi32(_mm512_castps_si512(_mm512_shuffle_ps(a, c, 0x88)),
-                                            _mm512_castps_si512(_mm512_shuffle_ps(a, c, 0xDD)));
-                }
-                __m512i v = _mm512_add_epi32(_mm512_permutex2var_epi64(u[0], lo, u[1]),
-                                             _mm512_permutex2var_epi64(u[0], hi, u[1]));
-                __m512i dw32 = _mm512_i32gather_epi32(offd, (const void *)b, 1);
-                __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dw32));
-                __m512 p = _mm512_mul_ps(_mm512_mul_ps(dw, _mm512_set1_ps(x[i].d)), _mm512_cvtepi32_ps(v));
-                acc = _mm512_add_ps(acc, p);
-            }
-            _mm512_storeu_ps(out + r, acc);
-        }
-    }
-    if (r < nrows) rows_q8_0(n, nrows - r, (const char *)vw + (size_t)r * stride, stride, x, out + r);
-}
-
 int ds4_avx512_q8_fill(ds4_quant_kernels *k) { (void)k; return 0; }
 #endif
