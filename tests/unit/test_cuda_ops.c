@@ -166,6 +166,425 @@ TEST(experts_q2_K_down) { if (have_gpu()) check_experts(DS4_TYPE_Q2_K, 2048, 409
 TEST(experts_q4_K_gate) { if (have_gpu()) check_experts(DS4_TYPE_Q4_K, 4096, 2048, 8, 1, 6); }
 TEST(experts_q4_K_down) { if (have_gpu()) check_experts(DS4_TYPE_Q4_K, 2048, 4096, 8, 6, 1); }
 
+/* ---- decode (one token) kernels: staged rows, several matrices per launch ---- */
+
+static uint8_t *rand_q8_0_rows(int64_t in, int64_t out) {
+    const size_t rb = (size_t)ds4_row_bytes(DS4_TYPE_Q8_0, (uint64_t)in);
+    uint8_t *w = malloc(rb * out);
+    float *row = malloc(sizeof(float) * in);
+    for (int64_t r = 0; r < out; r++) { fill(row, in, 0.05f); ds4_quantize_row_q8_0(row, w + r * rb, in); }
+    free(row);
+    return w;
+}
+
+/* cnt matrices of width in (outs rows each) over one activation, groups as out_a. */
+static void check_q8_0_dec(int64_t in, int cnt, const int64_t *outs, int groups) {
+    const size_t rb = (size_t)ds4_row_bytes(DS4_TYPE_Q8_0, (uint64_t)in);
+    const int64_t xw = in * groups;
+    float *x = malloc(sizeof(float) * xw);
+    fill(x, (size_t)xw, 2.0f);
+    ds4_act_q8_0 *xq = malloc(sizeof *xq * (xw / 32));
+    ds4_quantize_act_q8_0(x, xq, xw);
+    void *dxq = up(xq, sizeof *xq * (xw / 32));
+    uint8_t *w[6];
+    const void *dw[6];
+    float *dy[6];
+    for (int k = 0; k < cnt; k++) {
+        w[k] = rand_q8_0_rows(in, outs[k]);
+        dw[k] = up(w[k], rb * outs[k]);
+        dy[k] = ds4cu_malloc(sizeof(float) * outs[k]);
+        ds4cu_fill(dy[k], NAN, (size_t)outs[k]); /* poisoned: every output must be written */
+    }
+    CHECK_EQ_INT(ds4cu_matvec_q8_0_dec(cnt, dw, rb, in, outs, groups, dxq, dy), 0);
+    for (int k = 0; k < cnt; k++) {
+        float *want = malloc(sizeof(float) * outs[k]), *got = malloc(sizeof(float) * outs[k]);
+        const int64_t rpg = outs[k] / groups;
+        for (int64_t r = 0; r < outs[k]; r++)
+            want[r] = ds4_vec_dot_q8_0_ref(in, w[k] + r * rb, xq + (r / rpg) * (in / 32));
+        down(got, dy[k], sizeof(float) * outs[k]);
+        same_floats("q8_0 decode matvec", got, want, (size_t)outs[k]);
+        free(want); free(got);
+        ds4cu_free((void *)dw[k]); ds4cu_free(dy[k]); free(w[k]);
+    }
+    ds4cu_free(dxq);
+    free(x); free(xq);
+}
+
+TEST(matvec_q8_0_dec_q_a_and_kv) {
+    if (!have_gpu()) return;
+    const int64_t outs[2] = {1024, 512};
+    check_q8_0_dec(4096, 2, outs, 1);
+}
+TEST(matvec_q8_0_dec_q_b) { if (have_gpu()) { const int64_t o = 32768; check_q8_0_dec(1024, 1, &o, 1); } }
+TEST(matvec_q8_0_dec_out_a_groups) { if (have_gpu()) { const int64_t o = 8192; check_q8_0_dec(4096, 1, &o, 8); } }
+TEST(matvec_q8_0_dec_out_b_and_odd_rows) {
+    if (!have_gpu()) return;
+    const int64_t outs[3] = {4096, 37, 1}; /* partial last blocks */
+    check_q8_0_dec(8192, 3, outs, 1);
+}
+TEST(matvec_q8_0_dec_refuses_unaligned_rows) {
+    if (!have_gpu()) return;
+    const int64_t o = 8;
+    const void *w = (const void *)(uintptr_t)16;
+    float *y = NULL;
+    CHECK_EQ_INT(ds4cu_matvec_q8_0_dec(1, &w, 170, 160, &o, 1, NULL, &y), -1); /* 170-byte rows */
+}
+
+/* Fast F16 decode products (reassociated sums), several widths in one launch. */
+TEST(matvec_f16_dec_multi_fast) {
+    if (!have_gpu()) return;
+    enum { CNT = 4 };
+    const int64_t ins[CNT] = {4096, 4096, 1024, 4096}, outs[CNT] = {1024, 256, 8192, 64};
+    const void *dw[CNT];
+    const float *dx[CNT];
+    float *dy[CNT];
+    size_t rbs[CNT];
+    uint16_t *w[CNT];
+    float *x[CNT];
+    for (int k = 0; k < CNT; k++) {
+        w[k] = malloc(sizeof(uint16_t) * ins[k] * outs[k]);
+        for (int64_t i = 0; i < ins[k] * outs[k]; i++) w[k][i] = ds4_f32_to_f16(frand() * 0.1f);
+        x[k] = malloc(sizeof(float) * ins[k]);
+        fill(x[k], (size_t)ins[k], 1.0f);
+        rbs[k] = sizeof(uint16_t) * ins[k];
+        dw[k] = up(w[k], rbs[k] * outs[k]);
+        dx[k] = up(x[k], sizeof(float) * ins[k]);
+        dy[k] = ds4cu_malloc(sizeof(float) * outs[k]);
+        ds4cu_fill(dy[k], NAN, (size_t)outs[k]);
+    }
+    CHECK_EQ_INT(ds4cu_matvec_f16_dec(CNT, dw, rbs, ins, outs, dx, dy), 0);
+    for (int k = 0; k < CNT; k++) {
+        float *got = malloc(sizeof(float) * outs[k]);
+        down(got, dy[k], sizeof(float) * outs[k]);
+        for (int64_t r = 0; r < outs[k]; r++) {
+            const float want = ds4_vec_dot_f16_f32_ref(ins[k], w[k] + r * ins[k], x[k]);
+            if (!(fabsf(got[r] - want) <= 1e-4f * (1 + fabsf(want))))
+                T_FAIL("f16 decode matrix %d row %lld: gpu %.9g cpu %.9g", k, (long long)r, got[r], want);
+        }
+        free(got);
+        ds4cu_free((void *)dw[k]); ds4cu_free((void *)dx[k]); ds4cu_free(dy[k]); free(w[k]); free(x[k]);
+    }
+}
+
+static uint8_t *rand_expert_rows(uint32_t type, int64_t in, int64_t rows) {
+    const size_t rb = (size_t)ds4_row_bytes(type, (uint64_t)in);
+    uint8_t *w = malloc(rb * rows);
+    float *row = malloc(sizeof(float) * in);
+    for (int64_t r = 0; r < rows; r++) {
+        fill(row, in, 0.02f);
+        if (type == DS4_TYPE_IQ2_XXS) ds4_quantize_row_iq2_xxs(row, w + r * rb, in);
+        else if (type == DS4_TYPE_Q2_K) ds4_quantize_row_q2_K(row, w + r * rb, in);
+        else ds4_quantize_row_q4_K(row, w + r * rb, in);
+    }
+    free(row);
+    return w;
+}
+static float dot_q8K(uint32_t type, int64_t in, const uint8_t *w, const ds4_block_q8_K *x) {
+    return type == DS4_TYPE_IQ2_XXS ? ds4_vec_dot_iq2_xxs_q8_K_ref(in, w, x)
+         : type == DS4_TYPE_Q2_K   ? ds4_vec_dot_q2_K_q8_K_ref(in, w, x)
+                                   : ds4_vec_dot_q4_K_q8_K_ref(in, w, x);
+}
+
+/* One token's gate and up (K pairs, one activation) against the CPU dots;
+ * then the down projection with the sum over picks plus the shared output
+ * against the CPU's dots summed in pick order (ds4cu_moe_sum's order). */
+static void check_experts_dec(uint32_t tgu, uint32_t tdown, int64_t E, int64_t F, int nexp, int K) {
+    const size_t rgu = (size_t)ds4_row_bytes(tgu, (uint64_t)E), rdn = (size_t)ds4_row_bytes(tdown, (uint64_t)F);
+    uint8_t *wg = rand_expert_rows(tgu, E, F * nexp), *wu = rand_expert_rows(tgu, E, F * nexp);
+    uint8_t *wd = rand_expert_rows(tdown, F, E * nexp);
+    int32_t sel[16];
+    for (int k = 0; k < K; k++) sel[k] = (int32_t)(((rng = rng * 6364136223846793005ull + 1) >> 33) % (uint64_t)nexp);
+    sel[K - 1] = sel[0]; /* a repeated expert */
+    float *x = malloc(sizeof(float) * E), *h = malloc(sizeof(float) * F * K), *add = malloc(sizeof(float) * E);
+    fill(x, (size_t)E, 1.5f);
+    fill(h, (size_t)F * K, 1.0f);
+    fill(add, (size_t)E, 0.5f);
+    ds4_block_q8_K *xq = malloc(sizeof *xq * (E / 256)), *hq = malloc(sizeof *hq * (F / 256) * K);
+    ds4_quantize_q8_K(x, xq, E);
+    for (int k = 0; k < K; k++) ds4_quantize_q8_K(h + k * F, hq + k * (F / 256), F);
+    void *dwg = up(wg, rgu * F * nexp), *dwu = up(wu, rgu * F * nexp), *dwd = up(wd, rdn * E * nexp);
+    void *dxq = up(xq, sizeof *xq * (E / 256)), *dhq = up(hq, sizeof *hq * (F / 256) * K);
+    int32_t *dsel = up(sel, sizeof(int32_t) * K);
+    float *dg = ds4cu_malloc(sizeof(float) * F * K), *du = ds4cu_malloc(sizeof(float) * F * K);
+    float *dout = up(add, sizeof(float) * E);
+    ds4cu_fill(dg, NAN, (size_t)F * K);
+    ds4cu_fill(du, NAN, (size_t)F * K);
+    CHECK_EQ_INT(ds4cu_experts_gate_up_dec(tgu, dwg, dwu, rgu, E, F, dsel, K, K, dxq, dg, du), 0);
+    CHECK_EQ_INT(ds4cu_experts_down_sum_dec(tdown, dwd, rdn, F, E, dsel, K, dhq, dout, dout), 0);
+    float *got = malloc(sizeof(float) * F * K), *want = malloc(sizeof(float) * F * K);
+    for (int m2 = 0; m2 < 2; m2++) {
+        const uint8_t *w = m2 ? wu : wg;
+        for (int k = 0; k < K; k++)
+            for (int64_t r = 0; r < F; r++) want[k * F + r] = dot_q8K(tgu, E, w + ((size_t)sel[k] * F + r) * rgu, xq);
+        down(got, m2 ? du : dg, sizeof(float) * F * K);
+        same_floats(m2 ? "experts up (decode)" : "experts gate (decode)", got, want, (size_t)F * K);
+    }
+    float *gout = malloc(sizeof(float) * E), *wout = malloc(sizeof(float) * E);
+    for (int64_t r = 0; r < E; r++) {
+        float acc = 0.0f;
+        for (int k = 0; k < K; k++) acc += dot_q8K(tdown, F, wd + ((size_t)sel[k] * E + r) * rdn, hq + k * (F / 256));
+        wout[r] = acc + add[r];
+    }
+    down(gout, dout, sizeof(float) * E);
+    same_floats("experts down + sum (decode)", gout, wout, (size_t)E);
+    ds4cu_free(dwg); ds4cu_free(dwu); ds4cu_free(dwd); ds4cu_free(dxq); ds4cu_free(dhq); ds4cu_free(dsel);
+    ds4cu_free(dg); ds4cu_free(du); ds4cu_free(dout);
+    free(wg); free(wu); free(wd); free(x); free(h); free(add); free(xq); free(hq); free(got); free(want);
+    free(gout); free(wout);
+}
+
+TEST(experts_dec_iq2_xxs_q2_K) { if (have_gpu()) check_experts_dec(DS4_TYPE_IQ2_XXS, DS4_TYPE_Q2_K, 4096, 2048, 8, 6); }
+TEST(experts_dec_q4_K) { if (have_gpu()) check_experts_dec(DS4_TYPE_Q4_K, DS4_TYPE_Q4_K, 4096, 2048, 7, 6); }
+
+/* ---- fused decode-step kernels (fused.cu) against their CPU twins ---- */
+
+static int ulps_(float a, float b) {
+    int32_t ia, ib;
+    memcpy(&ia, &a, 4); memcpy(&ib, &b, 4);
+    return ia > ib ? ia - ib : ib - ia;
+}
+
+/* norm_quant: the norm (within 1 ulp, like rmsnorm_rows) and the codes of
+ * the GPU's own normed values (bit for bit), plain input and HC stream sum. */
+TEST(norm_quant_plain_and_streams) {
+    if (!have_gpu()) return;
+    const int E = 4096, HC = 4;
+    float *X = malloc(sizeof(float) * HC * E), *pre = malloc(sizeof(float) * HC), *w = malloc(sizeof(float) * E);
+    float *a = malloc(sizeof(float) * E), *want = malloc(sizeof(float) * E), *got = malloc(sizeof(float) * E);
+    float *ga = malloc(sizeof(float) * E);
+    fill(X, (size_t)HC * E, 3.0f);
+    fill(pre, HC, 1.0f);
+    fill(w, E, 1.0f);
+    for (int i = 0; i < 256; i++) X[i] = 0.0f; /* a zero Q8_K block in the plain case */
+    ds4_act_q8_0 *q0 = malloc(sizeof *q0 * E / 32), *g0 = malloc(sizeof *g0 * E / 32);
+    ds4_block_q8_K *qk = malloc(sizeof *qk * E / 256), *gk = malloc(sizeof *gk * E / 256);
+    float *dX = up(X, sizeof(float) * HC * E), *dpre = up(pre, sizeof(float) * HC), *dw = up(w, sizeof(float) * E);
+    float *dy = ds4cu_malloc(sizeof(float) * E), *da = ds4cu_malloc(sizeof(float) * E);
+    void *d0 = ds4cu_malloc(sizeof *q0 * E / 32), *dk = ds4cu_malloc(sizeof *qk * E / 256);
+    for (int streams = 0; streams < 2; streams++) {
+        const float *in = X;
+        if (streams) {
+            for (int d = 0; d < E; d++) {
+                float acc = 0.0f;
+                for (int h = 0; h < HC; h++) acc += X[(size_t)h * E + d] * pre[h];
+                a[d] = acc;
+            }
+            in = a;
+            ds4cu_norm_quant(dX, dpre, HC, NULL, da, dw, dy, 1, E, 1e-6f, d0, dk);
+            down(ga, da, sizeof(float) * E);
+            same_floats("norm_quant stream sum", ga, a, (size_t)E);
+        } else {
+            ds4cu_norm_quant(NULL, NULL, 0, dX, NULL, dw, dy, 1, E, 1e-6f, d0, dk);
+        }
+        ds4_rmsnorm(in, w, want, E, 1e-6f);
+        down(got, dy, sizeof(float) * E);
+        for (int i = 0; i < E; i++)
+            if (ulps_(got[i], want[i]) > 1) T_FAIL("norm_quant %d: gpu %.9g cpu %.9g", i, got[i], want[i]);
+        ds4_quantize_act_q8_0(got, q0, E);
+        ds4_quantize_q8_K(got, qk, E);
+        down(g0, d0, sizeof *q0 * E / 32);
+        down(gk, dk, sizeof *qk * E / 256);
+        CHECK(memcmp(q0, g0, sizeof *q0 * E / 32) == 0);
+        CHECK(memcmp(qk, gk, sizeof *qk * E / 256) == 0);
+    }
+    ds4cu_free(dX); ds4cu_free(dpre); ds4cu_free(dw); ds4cu_free(dy); ds4cu_free(da); ds4cu_free(d0); ds4cu_free(dk);
+    free(X); free(pre); free(w); free(a); free(want); free(got); free(ga); free(q0); free(g0); free(qk); free(gk);
+}
+
+/* Fast HC pre-mix against the exact chain of already-tested kernels
+ * (rmsnorm, index-order F16 product, hc_pre, rmsnorm with weight). */
+TEST(hc_pre_fast_vs_exact_chain) {
+    if (!have_gpu()) return;
+    const int E = 4096, HC = 4, M = 2 * HC + HC * HC, W = HC * E;
+    float *X = malloc(sizeof(float) * W), *nw = malloc(sizeof(float) * E), *base = malloc(sizeof(float) * M);
+    const float scale[3] = {0.7f, 0.9f, 1.3f};
+    uint16_t *fn = malloc(sizeof(uint16_t) * W * M);
+    fill(X, (size_t)W, 2.0f);
+    fill(nw, E, 1.0f);
+    fill(base, M, 0.5f);
+    for (int i = 0; i < W * M; i++) fn[i] = ds4_f32_to_f16(frand() * 0.02f);
+    float *dX = up(X, sizeof(float) * W), *dnw = up(nw, sizeof(float) * E), *dbase = up(base, sizeof(float) * M);
+    float *dsc = up(scale, sizeof scale);
+    void *dfn = up(fn, sizeof(uint16_t) * W * M);
+    float *du = ds4cu_malloc(sizeof(float) * W), *dmix = ds4cu_malloc(sizeof(float) * M);
+    float *dout = ds4cu_malloc(sizeof(float) * (3 * HC + HC * HC + 2 * E)); /* pre post comb a y, exact */
+    float *fout = ds4cu_malloc(sizeof(float) * (3 * HC + HC * HC + 2 * E)); /* the same, fast */
+    float *part = ds4cu_malloc(ds4cu_hc_fast_scratch(HC, E));
+    void *xq = ds4cu_malloc(sizeof(ds4_act_q8_0) * E / 32);
+    ds4cu_rmsnorm(dX, NULL, du, 1, W, 1e-6f);
+    ds4cu_matvec_f16(dfn, sizeof(uint16_t) * W, W, M, 1, du, 1, dmix, 1);
+    ds4cu_hc_pre(dmix, dsc, dbase, dX, 1, HC, E, 20, 1e-6f, dout, dout + HC, dout + 2 * HC, dout + 2 * HC + HC * HC);
+    float *ea = dout + 2 * HC + HC * HC, *ey = ea + E;
+    ds4cu_rmsnorm(ea, dnw, ey, 1, E, 1e-6f);
+    CHECK_EQ_INT(ds4cu_hc_pre_fast(dfn, sizeof(uint16_t) * W, dsc, dbase, dX, HC, E, 20, 1e-6f, 1e-6f, part, fout,
+                                   fout + HC, fout + 2 * HC, dnw, fout + 2 * HC + HC * HC + E, xq, NULL), 0);
+    const int tot = 2 * HC + HC * HC;
+    float *e = malloc(sizeof(float) * (tot + 2 * E)), *f = malloc(sizeof(float) * (tot + 2 * E));
+    down(e, dout, sizeof(float) * (tot + 2 * E));
+    down(f, fout, sizeof(float) * (tot + 2 * E));
+    for (int i = 0; i < tot; i++) CHECK_NEAR(f[i], e[i], 2e-5 * (1 + fabs(e[i])));
+    for (int i = tot + E; i < tot + 2 * E; i++) CHECK_NEAR(f[i], e[i], 1e-4 * (1 + fabs(e[i])));
+    ds4_act_q8_0 *q = malloc(sizeof *q * E / 32), *gq = malloc(sizeof *gq * E / 32);
+    ds4_quantize_act_q8_0(f + tot + E, q, E);
+    down(gq, xq, sizeof *q * E / 32);
+    CHECK(memcmp(q, gq, sizeof *q * E / 32) == 0);
+    ds4cu_free(dX); ds4cu_free(dnw); ds4cu_free(dbase); ds4cu_free(dsc); ds4cu_free(dfn); ds4cu_free(du);
+    ds4cu_free(dmix); ds4cu_free(dout); ds4cu_free(fout); ds4cu_free(part); ds4cu_free(xq);
+    free(X); free(nw); free(base); free(fn); free(e); free(f); free(q); free(gq);
+}
+
+static float *rope_table(int n_pos, int nr) {
+    ds4_rope rp;
+    ds4_rope_init(&rp, nr, 160000.0f, 1, 16.0f, 65536, 32.0f, 1.0f);
+    float *tab = malloc(sizeof(float) * n_pos * nr);
+    for (int p = 0; p < n_pos; p++) ds4_rope_cs(&rp, p, tab + p * nr, tab + p * nr + nr / 2);
+    return tab;
+}
+
+/* Head norms + RoPE + FP8 against ds4_rmsnorm, ds4_rope_apply, ds4_fp8_kv. */
+TEST(qkv_post_vs_cpu) {
+    if (!have_gpu()) return;
+    const int H = 64, D = 512, NR = 64, P = 3001;
+    float *tab = rope_table(P + 1, NR);
+    float *q = malloc(sizeof(float) * H * D), *kvr = malloc(sizeof(float) * D), *w = malloc(sizeof(float) * D);
+    float *kvv = malloc(sizeof(float) * D), *gq = malloc(sizeof(float) * H * D), *gkv = malloc(sizeof(float) * D);
+    fill(q, (size_t)H * D, 2.0f);
+    fill(kvr, D, 2.0f);
+    fill(w, D, 1.0f);
+    float *dq = up(q, sizeof(float) * H * D), *dkvr = up(kvr, sizeof(float) * D), *dw = up(w, sizeof(float) * D);
+    float *dtab = up(tab, sizeof(float) * (P + 1) * NR), *dkvv = ds4cu_malloc(sizeof(float) * D);
+    ds4cu_qkv_post(dq, dkvr, dw, dkvv, 1, H, D, NR, dtab, P, 1e-6f, D - NR);
+    for (int h = 0; h < H; h++) ds4_rmsnorm(q + h * D, NULL, q + h * D, D, 1e-6f);
+    ds4_rmsnorm(kvr, w, kvv, D, 1e-6f);
+    ds4_rope_apply(q, H, D, NR, tab + P * NR, tab + P * NR + NR / 2, 0);
+    ds4_rope_apply(kvv, 1, D, NR, tab + P * NR, tab + P * NR + NR / 2, 0);
+    ds4_fp8_kv(kvv, D - NR);
+    down(gq, dq, sizeof(float) * H * D);
+    down(gkv, dkvv, sizeof(float) * D);
+    same_floats("qkv_post q", gq, q, (size_t)H * D);
+    same_floats("qkv_post kv", gkv, kvv, (size_t)D);
+    ds4cu_free(dq); ds4cu_free(dkvr); ds4cu_free(dw); ds4cu_free(dtab); ds4cu_free(dkvv);
+    free(tab); free(q); free(kvr); free(w); free(kvv); free(gq); free(gkv);
+}
+
+/* Indexer query post-processing and the un-rotation + Q8_0 codes of o. */
+TEST(idx_post_and_unrope_q8_0_vs_cpu) {
+    if (!have_gpu()) return;
+    const int IH = 64, ID = 128, H = 64, D = 512, NR = 64, P = 777;
+    float *tab = rope_table(P + 1, NR), *dtab = up(tab, sizeof(float) * (P + 1) * NR);
+    float *qI = malloc(sizeof(float) * IH * ID), *wI = malloc(sizeof(float) * IH), *o = malloc(sizeof(float) * H * D);
+    float *g = malloc(sizeof(float) * H * D);
+    fill(qI, (size_t)IH * ID, 2.0f);
+    fill(wI, IH, 1.0f);
+    fill(o, (size_t)H * D, 1.5f);
+    float *dqI = up(qI, sizeof(float) * IH * ID), *dwI = up(wI, sizeof(float) * IH), *dO = up(o, sizeof(float) * H * D);
+    const float ws = 1.0f / sqrtf((float)(ID * IH));
+    CHECK_EQ_INT(ds4cu_idx_post(dqI, dwI, 1, IH, ID, NR, dtab, P, ws), 0);
+    ds4_rope_apply(qI, IH, ID, NR, tab + P * NR, tab + P * NR + NR / 2, 0);
+    for (int h = 0; h < IH; h++) ds4_iqat(qI + h * ID);
+    for (int h = 0; h < IH; h++) wI[h] = wI[h] * ws;
+    down(g, dqI, sizeof(float) * IH * ID);
+    same_floats("idx_post qI", g, qI, (size_t)IH * ID);
+    down(g, dwI, sizeof(float) * IH);
+    same_floats("idx_post wI", g, wI, (size_t)IH);
+    void *dxq = ds4cu_malloc(sizeof(ds4_act_q8_0) * H * D / 32);
+    CHECK_EQ_INT(ds4cu_unrope_q8_0(dO, 1, H, D, NR, dtab, P, dxq), 0);
+    ds4_rope_apply(o, H, D, NR, tab + P * NR, tab + P * NR + NR / 2, 1);
+    ds4_act_q8_0 *want = malloc(sizeof *want * H * D / 32), *got = malloc(sizeof *got * H * D / 32);
+    ds4_quantize_act_q8_0(o, want, H * D);
+    down(got, dxq, sizeof *got * H * D / 32);
+    CHECK(memcmp(want, got, sizeof *got * H * D / 32) == 0);
+    ds4cu_free(dtab); ds4cu_free(dqI); ds4cu_free(dwI); ds4cu_free(dO); ds4cu_free(dxq);
+    free(tab); free(qI); free(wI); free(o); free(g); free(want); free(got);
+}
+
+/* Decode attention (two grids) against ds4cu_attention on the same cache,
+ * bit for bit: raw window only, compressed rows, and top-k selected rows. */
+static void check_attention_dec(int ratio, int use_sel) {
+    const int H = 64, D = 512, swa = 128, raw_cap = 128, n_comp = 600, top_k = 512;
+    const int64_t pos0 = ratio ? (int64_t)n_comp * ratio + ratio - 2 : 700;
+    float *q = malloc(sizeof(float) * H * D), *kv = malloc(sizeof(float) * D), *raw = malloc(sizeof(float) * raw_cap * D);
+    float *comp = malloc(sizeof(float) * (n_comp + 2) * D), *sinks = malloc(sizeof(float) * H);
+    fill(q, (size_t)H * D, 0.2f);
+    fill(kv, D, 1.0f);
+    fill(raw, (size_t)raw_cap * D, 1.0f);
+    fill(comp, (size_t)(n_comp + 2) * D, 1.0f);
+    fill(sinks, H, 2.0f);
+    int32_t *sel = malloc(sizeof(int32_t) * top_k);
+    for (int i = 0; i < top_k; i++) sel[i] = (i * 7) % (n_comp - 1) + (i > 300); /* scattered, ascending-ish */
+    float *dq = up(q, sizeof(float) * H * D), *dkv = up(kv, sizeof(float) * D);
+    float *draw1 = up(raw, sizeof(float) * raw_cap * D), *draw2 = up(raw, sizeof(float) * raw_cap * D);
+    float *dcomp = up(comp, sizeof(float) * (n_comp + 2) * D), *dsinks = up(sinks, sizeof(float) * H);
+    int32_t *dsel = up(sel, sizeof(int32_t) * top_k);
+    float *o1 = ds4cu_malloc(sizeof(float) * H * D), *o2 = ds4cu_malloc(sizeof(float) * H * D);
+    float *kvh1 = ds4cu_malloc(sizeof(float) * D), *kvh2 = ds4cu_malloc(sizeof(float) * D);
+    const size_t scr = (size_t)H * (swa + n_comp + 2);
+    float *dscr = ds4cu_malloc(sizeof(float) * scr);
+    const int nc0 = ratio ? (int)(pos0 / ratio) : 0, cap = ratio ? n_comp + 2 : 0;
+    const float scale = 1.0f / sqrtf((float)D);
+    ds4cu_attention(dq, o1, dkv, kvh1, draw1, raw_cap, pos0, 1, swa, dcomp, nc0, cap, ratio, use_sel ? dsel : NULL,
+                    top_k, dsinks, H, D, scale);
+    CHECK_EQ_INT(ds4cu_attention_dec(dq, o2, dkv, kvh2, draw2, raw_cap, pos0, swa, dcomp, nc0, cap, ratio,
+                                     use_sel ? dsel : NULL, top_k, dsinks, H, D, scale, dscr, scr), 0);
+    float *g1 = malloc(sizeof(float) * H * D), *g2 = malloc(sizeof(float) * H * D);
+    down(g1, o1, sizeof(float) * H * D);
+    down(g2, o2, sizeof(float) * H * D);
+    same_floats("attention_dec output", g2, g1, (size_t)H * D);
+    float *r1 = malloc(sizeof(float) * raw_cap * D), *r2 = malloc(sizeof(float) * raw_cap * D);
+    down(r1, draw1, sizeof(float) * raw_cap * D);
+    down(r2, draw2, sizeof(float) * raw_cap * D);
+    same_floats("attention_dec raw ring", r2, r1, (size_t)raw_cap * D);
+    ds4cu_free(dq); ds4cu_free(dkv); ds4cu_free(draw1); ds4cu_free(draw2); ds4cu_free(dcomp); ds4cu_free(dsinks);
+    ds4cu_free(dsel); ds4cu_free(o1); ds4cu_free(o2); ds4cu_free(kvh1); ds4cu_free(kvh2); ds4cu_free(dscr);
+    free(q); free(kv); free(raw); free(comp); free(sinks); free(sel); free(g1); free(g2); free(r1); free(r2);
+}
+
+TEST(attention_dec_raw_only) { if (have_gpu()) check_attention_dec(0, 0); }
+TEST(attention_dec_ratio128) { if (have_gpu()) check_attention_dec(128, 0); }
+TEST(attention_dec_topk_rows) { if (have_gpu()) check_attention_dec(4, 1); }
+
+/* Indexer scores (one thread per row-head chain) and top-k, against the
+ * CPU's loop (attention.c indexer_select: index-order dots, head-order sum)
+ * and its sorted choice (higher score first, ties to the lower row). */
+TEST(indexer_select_scores_and_topk) {
+    if (!have_gpu()) return;
+    const int n = 700, IH = 64, ID = 128, k = 512;
+    float *idx = malloc(sizeof(float) * n * ID), *qI = malloc(sizeof(float) * IH * ID), *wI = malloc(sizeof(float) * IH);
+    fill(idx, (size_t)n * ID, 1.0f);
+    fill(qI, (size_t)IH * ID, 1.0f);
+    fill(wI, IH, 1.0f);
+    memcpy(idx + 5 * ID, idx + 9 * ID, sizeof(float) * ID); /* a tie: rows 5 and 9 */
+    float *want = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
+    for (int c = 0; c < n; c++) {
+        float score = 0.0f;
+        for (int h = 0; h < IH; h++) {
+            float d = 0.0f;
+            for (int i = 0; i < ID; i++) d += idx[c * ID + i] * qI[h * ID + i];
+            score += (d > 0.0f ? d : 0.0f) * wI[h];
+        }
+        want[c] = score;
+    }
+    float *didx = up(idx, sizeof(float) * n * ID), *dq = up(qI, sizeof(float) * IH * ID), *dw = up(wI, sizeof(float) * IH);
+    float *dsc = ds4cu_malloc(sizeof(float) * n);
+    int32_t *dfl = ds4cu_malloc(sizeof(int32_t) * n), *dsel = ds4cu_malloc(sizeof(int32_t) * k);
+    ds4cu_indexer_select(didx, n, dq, dw, IH, ID, k, dsc, dfl, dsel);
+    down(got, dsc, sizeof(float) * n);
+    same_floats("indexer scores", got, want, (size_t)n);
+    int32_t *sel = malloc(sizeof(int32_t) * k), m = 0;
+    down(sel, dsel, sizeof(int32_t) * k);
+    for (int c = 0; c < n; c++) {
+        int rank = 0;
+        for (int j = 0; j < n; j++) rank += want[j] > want[c] || (want[j] == want[c] && j < c);
+        if (rank < k) {
+            if (m >= k || sel[m] != c) T_FAIL("top-k entry %d: gpu %d cpu %d", m, m < k ? sel[m] : -1, c);
+            m++;
+        }
+    }
+    CHECK_EQ_INT(m, k);
+    ds4cu_free(didx); ds4cu_free(dq); ds4cu_free(dw); ds4cu_free(dsc); ds4cu_free(dfl); ds4cu_free(dsel);
+    free(idx); free(qI); free(wI); free(want); free(got); free(sel);
+}
+
 static int ulps(float a, float b) {
     int32_t ia, ib;
     memcpy(&ia, &a, 4); memcpy(&ib, &b, 4);

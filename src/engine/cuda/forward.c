@@ -103,24 +103,95 @@ static int rope_ensure(ds4_session *ss, int upto) {
     return ds4_cuda_use(m, cs, cur);
 }
 
+/* Q8_0 products of `cnt` matrices of one width over the activation already
+ * quantized in sc->xq: at decode one staged launch for all of them
+ * (cuda/matvec.cu), else the general kernel per matrix. */
+static void mv_q8_0(const ds4_model *m, cu_scratch *sc, int cnt, const ds4_wt *const *W, float *const *y, int n,
+                    int groups) {
+    const int64_t in = (int64_t)W[0]->ne[0];
+    if (n == 1 && cnt <= 6) {
+        const void *ws[6];
+        int64_t outs[6];
+        int ok = 1;
+        for (int k = 0; k < cnt; k++) {
+            ws[k] = cu_w(m, W[k]);
+            outs[k] = (int64_t)W[k]->ne[1];
+            ok &= W[k]->type == DS4_TYPE_Q8_0 && (int64_t)W[k]->ne[0] == in && W[k]->row_bytes == W[0]->row_bytes;
+        }
+        if (ok && !ds4cu_matvec_q8_0_dec(cnt, ws, W[0]->row_bytes, in, outs, groups, sc->xq, y)) return;
+    }
+    for (int k = 0; k < cnt; k++)
+        ds4cu_gemm_q8_0(cu_w(m, W[k]), W[k]->row_bytes, in, (int64_t)W[k]->ne[1], groups, sc->xq, n, y[k]);
+}
+
 /* y = W·x for a batch, activation handling per weight type (cpu/matmul.c). */
 static void mm(const ds4_model *m, cu_scratch *sc, const ds4_wt *W, const float *x, int n, int groups, float *y) {
     const int64_t in = (int64_t)W->ne[0], out = (int64_t)W->ne[1];
     const void *w = cu_w(m, W);
     if (W->type == DS4_TYPE_Q8_0) {
         ds4cu_quant_q8_0(x, sc->xq, n, in * groups);
-        ds4cu_gemm_q8_0(w, W->row_bytes, in, out, groups, sc->xq, n, y);
+        mv_q8_0(m, sc, 1, &W, &y, n, groups);
     } else if (W->type == DS4_TYPE_F16) {
+        if (n == 1 && !m->exact && groups == 1 && !ds4cu_matvec_f16_dec(1, &w, &W->row_bytes, &in, &out, &x, &y))
+            return;
         ds4cu_gemm_f16(w, W->row_bytes, in, out, groups, x, n, y, m->exact);
     } else {
         ds4cu_matvec_f32(w, W->row_bytes, in, out, groups, x, n, y);
     }
 }
 
+/* Several F16 products (each its own input) in one decode launch when the
+ * sums may be reassociated (m->exact < 0); else one mm each. */
+static void mm_f16_multi(const ds4_model *m, cu_scratch *sc, int cnt, const ds4_wt *const *W, const float *const *x,
+                         float *const *y, int n) {
+    if (n == 1 && !m->exact && cnt <= 6) {
+        const void *ws[6];
+        size_t rbs[6];
+        int64_t ins[6], outs[6];
+        int ok = 1;
+        for (int k = 0; k < cnt; k++) {
+            ws[k] = cu_w(m, W[k]);
+            rbs[k] = W[k]->row_bytes;
+            ins[k] = (int64_t)W[k]->ne[0];
+            outs[k] = (int64_t)W[k]->ne[1];
+            ok &= W[k]->type == DS4_TYPE_F16;
+        }
+        if (ok && !ds4cu_matvec_f16_dec(cnt, ws, rbs, ins, outs, x, y)) return;
+    }
+    for (int k = 0; k < cnt; k++) mm(m, sc, W[k], x[k], n, 1, y[k]);
+}
+
+/* Fast decode (m->exact < 0, one token): the HC pre-mix is done by the
+ * sub-layer's first two kernels (norm_in, cuda/fused.cu), so hc_pre launches
+ * nothing. sc->moe (unused otherwise) holds the slice partials. */
+static int hc_fused(const ds4_model *m, const cu_scratch *sc, const ds4_wt *fn, int n) {
+    const ds4_config *c = &m->cfg;
+    return n == 1 && !m->exact && c->n_hc == 4 && fn->type == DS4_TYPE_F16 && fn->row_bytes % 16 == 0 &&
+           ((uintptr_t)cu_w(m, fn) & 15) == 0 && (c->n_hc * c->n_embd) % 8 == 0 && c->n_embd <= 12288 &&
+           ds4cu_hc_fast_scratch(4, (int)c->n_embd) <= sizeof(float) * (size_t)sc->cap * c->n_embd;
+}
+
+/* A decoded token's sub-layer input: the HC pre-mix (when fused), its
+ * RMSNorm with weight w into y, and the activation codes the sub-layer's
+ * products need (q8_0 into sc->xq, q8_K into sc->xqK when want_k), one or two
+ * launches. */
+static void norm_in(const ds4_model *m, cu_scratch *sc, const ds4_wt *fn, const ds4_wt *scale, const ds4_wt *base,
+                    const ds4_wt *w, float *y, int want_k) {
+    const ds4_config *c = &m->cfg;
+    const int E = (int)c->n_embd;
+    if (hc_fused(m, sc, fn, 1) &&
+        !ds4cu_hc_pre_fast(cu_w(m, fn), fn->row_bytes, cu_w(m, scale), cu_w(m, base), sc->X, (int)c->n_hc, E,
+                           (int)c->sinkhorn_iter, c->hc_eps, c->rms_eps, sc->moe, sc->pre, sc->post, sc->comb,
+                           cu_w(m, w), y, sc->xq, want_k ? sc->xqK : NULL))
+        return;
+    ds4cu_norm_quant(NULL, NULL, 0, sc->a, NULL, cu_w(m, w), y, 1, E, c->rms_eps, sc->xq, want_k ? sc->xqK : NULL);
+}
+
 static void hc_pre(const ds4_model *m, cu_scratch *sc, const ds4_wt *fn, const ds4_wt *scale, const ds4_wt *base,
                    int n) {
     const ds4_config *c = &m->cfg;
     const int HC = (int)c->n_hc, E = (int)c->n_embd;
+    if (hc_fused(m, sc, fn, n)) return;
     ds4cu_rmsnorm(sc->X, NULL, sc->u, n, HC * E, c->rms_eps);
     mm(m, sc, fn, sc->u, n, 1, sc->mix);
     ds4cu_hc_pre(sc->mix, cu_w(m, scale), cu_w(m, base), sc->X, n, HC, E, (int)c->sinkhorn_iter, c->hc_eps, sc->pre,
@@ -149,11 +220,27 @@ static void attention_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n,
     const uint32_t r = c->compress_ratio[il];
     const float *tab = cs->rope[r ? 1 : 0];
 
-    ds4cu_rmsnorm(sc->a, cu_w(m, &L->attn_norm), sc->xn, n, E, c->rms_eps);
+    if (n == 1 && L->q_a.type == DS4_TYPE_Q8_0 && L->kv.type == DS4_TYPE_Q8_0 && L->q_b.type == DS4_TYPE_Q8_0) {
+        /* decode: norm + codes, q_a and kv in one launch, q_a_norm + codes, q_b,
+         * then the head norms, RoPE and FP8 in one launch (cuda/fused.cu) */
+        norm_in(m, sc, &L->hc_attn_fn, &L->hc_attn_scale, &L->hc_attn_base, &L->attn_norm, sc->xn, 0);
+        const ds4_wt *ws[2] = {&L->q_a, &L->kv};
+        float *ys[2] = {sc->qa, sc->kvr};
+        mv_q8_0(m, sc, 2, ws, ys, n, 1);
+        ds4cu_norm_quant(NULL, NULL, 0, sc->qa, NULL, cu_w(m, &L->q_a_norm), sc->qr, 1, (int)c->q_lora, c->rms_eps,
+                         sc->xq, NULL);
+        const ds4_wt *qb = &L->q_b;
+        mv_q8_0(m, sc, 1, &qb, &sc->q, n, 1);
+        ds4cu_qkv_post(sc->q, sc->kvr, cu_w(m, &L->kv_norm), sc->kvv, 1, H, D, nr, tab, pos0, c->rms_eps, D - nr);
+    } else {
+    if (hc_fused(m, sc, &L->hc_attn_fn, n)) norm_in(m, sc, &L->hc_attn_fn, &L->hc_attn_scale, &L->hc_attn_base,
+                                                    &L->attn_norm, sc->xn, 0);
+    else ds4cu_rmsnorm(sc->a, cu_w(m, &L->attn_norm), sc->xn, n, E, c->rms_eps);
     if (L->q_a.type == DS4_TYPE_Q8_0 && L->kv.type == DS4_TYPE_Q8_0) { /* one quantization of xn for both */
         ds4cu_quant_q8_0(sc->xn, sc->xq, n, E);
-        ds4cu_gemm_q8_0(cu_w(m, &L->q_a), L->q_a.row_bytes, E, (int64_t)L->q_a.ne[1], 1, sc->xq, n, sc->qa);
-        ds4cu_gemm_q8_0(cu_w(m, &L->kv), L->kv.row_bytes, E, (int64_t)L->kv.ne[1], 1, sc->xq, n, sc->kvr);
+        const ds4_wt *ws[2] = {&L->q_a, &L->kv};
+        float *ys[2] = {sc->qa, sc->kvr};
+        mv_q8_0(m, sc, 2, ws, ys, n, 1);
     } else {
         mm(m, sc, &L->q_a, sc->xn, n, 1, sc->qa);
         mm(m, sc, &L->kv, sc->xn, n, 1, sc->kvr);
@@ -165,19 +252,20 @@ static void attention_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n,
     ds4cu_rope(sc->q, n, H, D, nr, tab, pos0, 0);
     ds4cu_rope(sc->kvv, n, 1, D, nr, tab, pos0, 0);
     ds4cu_fp8_kv(sc->kvv, n, D, D - nr);
+    }
     const int IH = (int)c->idx_head, ID = (int)c->idx_head_dim;
-    if (r) {
-        mm(m, sc, &L->cmp_kv, sc->xn, n, 1, sc->cmp_kv);
-        mm(m, sc, &L->cmp_gate, sc->xn, n, 1, sc->cmp_gate);
+    if (r) { /* the compressor and indexer projections, one launch at decode */
+        const ds4_wt *ws[6] = {&L->cmp_kv, &L->cmp_gate, &L->icmp_kv, &L->icmp_gate, &L->idx_q_b, &L->idx_proj};
+        const float *xs[6] = {sc->xn, sc->xn, sc->xn, sc->xn, sc->qr, sc->xn};
+        float *ys[6] = {sc->cmp_kv, sc->cmp_gate, sc->icmp_kv, sc->icmp_gate, sc->qI, sc->wI};
+        mm_f16_multi(m, sc, r == 4 ? 6 : 2, ws, xs, ys, n);
     }
     if (r == 4) {
-        mm(m, sc, &L->icmp_kv, sc->xn, n, 1, sc->icmp_kv);
-        mm(m, sc, &L->icmp_gate, sc->xn, n, 1, sc->icmp_gate);
-        mm(m, sc, &L->idx_q_b, sc->qr, n, 1, sc->qI);
-        mm(m, sc, &L->idx_proj, sc->xn, n, 1, sc->wI);
-        ds4cu_rope(sc->qI, n, IH, ID, nr, tab, pos0, 0);
-        ds4cu_iqat(sc->qI, n * IH);
-        ds4cu_scale(sc->wI, (size_t)n * IH, 1.0f / sqrtf((float)(ID * IH)));
+        if (n != 1 || ds4cu_idx_post(sc->qI, sc->wI, n, IH, ID, nr, tab, pos0, 1.0f / sqrtf((float)(ID * IH)))) {
+            ds4cu_rope(sc->qI, n, IH, ID, nr, tab, pos0, 0);
+            ds4cu_iqat(sc->qI, n * IH);
+            ds4cu_scale(sc->wI, (size_t)n * IH, 1.0f / sqrtf((float)(ID * IH)));
+        }
     }
     /* The compressors first, for the whole batch (they read only projections);
      * then each token's indexer choice; then all tokens' attention at once. */
@@ -212,11 +300,66 @@ static void attention_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n,
             sel = sc->isel;
         }
     }
+    /* decode: the scores and the weighted sums as two grids (cuda/attn.cu); the
+     * logits buffer is free until the output head, and holds the scores */
+    if (n != 1 ||
+        ds4cu_attention_dec(sc->q, sc->o, sc->kvv, sc->kvh, kv->raw, (int)cs->raw_cap, pos0, (int)c->swa, kv->comp,
+                            (int)nc0, r ? (int)((uint32_t)ss->ctx / r + 2) : 0, (int)r, sel, (int)c->idx_top_k,
+                            cu_w(m, &L->sinks), H, D, 1.0f / sqrtf((float)D), sc->logits,
+                            (size_t)sc->cap * c->n_vocab))
     ds4cu_attention(sc->q, sc->o, sc->kvv, sc->kvh, kv->raw, (int)cs->raw_cap, pos0, n, (int)c->swa, kv->comp,
                     (int)nc0, r ? (int)((uint32_t)ss->ctx / r + 2) : 0, (int)r, sel, (int)c->idx_top_k, cu_w(m, &L->sinks), H, D, 1.0f / sqrtf((float)D));
-    ds4cu_rope(sc->o, n, H, D, nr, tab, pos0, 1);
-    mm(m, sc, &L->out_a, sc->o, n, (int)c->o_groups, sc->lo);
+    const ds4_wt *oa = &L->out_a;
+    if (n == 1 && oa->type == DS4_TYPE_Q8_0 && !ds4cu_unrope_q8_0(sc->o, 1, H, D, nr, tab, pos0, sc->xq)) {
+        mv_q8_0(m, sc, 1, &oa, &sc->lo, 1, (int)c->o_groups); /* decode: un-rotation fused with the codes */
+    } else {
+        ds4cu_rope(sc->o, n, H, D, nr, tab, pos0, 1);
+        mm(m, sc, &L->out_a, sc->o, n, (int)c->o_groups, sc->lo);
+    }
     mm(m, sc, &L->out_b, sc->lo, n, 1, sc->fo);
+}
+
+/* The FFN of one decoded token after norm_in (xn, its q8_0 and q8_K codes;
+ * mm(gate_inp) leaves xq alone: the router is F16): the shared expert first
+ * (into fo), then the routed experts in two staged launches, the second
+ * adding the K products and fo as ds4cu_moe_sum does. Returns 0 (nothing
+ * launched) when the routed or shared tensors do not fit that shape. */
+static int ffn_decode(ds4_session *ss, uint32_t il, cu_scratch *sc) {
+    const ds4_model *m = ss->m;
+    const ds4_config *c = &m->cfg;
+    const ds4_layer_weights *L = &m->w.layer[il];
+    const int E = (int)c->n_embd, F = (int)c->ff_exp, K = (int)c->n_expert_used, X = (int)c->n_expert;
+    const float clampv = c->swiglu_clamp[il];
+    const ds4_wt *ge = &L->gate_exps, *ue = &L->up_exps, *de = &L->down_exps;
+    if (L->gate_sh.type != DS4_TYPE_Q8_0 || L->up_sh.type != DS4_TYPE_Q8_0 || L->down_sh.type != DS4_TYPE_Q8_0 ||
+        ge->row_bytes % 16 || de->row_bytes % 16 || ((uintptr_t)cu_w(m, ge) & 15) || ((uintptr_t)cu_w(m, ue) & 15) ||
+        ((uintptr_t)cu_w(m, de) & 15) || (size_t)K * de->row_bytes > 32768 || ge->row_bytes > 16384)
+        return 0;
+    float *xf = sc->xn;
+    mm(m, sc, &L->gate_inp, xf, 1, 1, sc->lg);
+    const int hash = ds4_is_hash_layer(c, il);
+    ds4cu_route(sc->lg, 1, X, K, sc->tokens, hash ? cu_w(m, &L->tid2eid) : NULL,
+                (!hash && L->exp_bias.data) ? cu_w(m, &L->exp_bias) : NULL, c->expert_norm, c->expert_scale, sc->sel,
+                sc->w);
+    ds4cu_quant_q8_K(xf, sc->xqK, 1, E);
+    ds4cu_quant_q8_0(xf, sc->xq, 1, E);
+    const ds4_wt *sh[2] = {&L->gate_sh, &L->up_sh};
+    float *shy[2] = {sc->shg, sc->shu};
+    mv_q8_0(m, sc, 2, sh, shy, 1, 1);
+    ds4cu_swiglu_q8_0(sc->shg, sc->shu, sc->xq, 1, F, clampv);
+    const ds4_wt *dsh = &L->down_sh;
+    mv_q8_0(m, sc, 1, &dsh, &sc->fo, 1, 1);
+    if (ds4cu_experts_gate_up_dec(ge->type, cu_w(m, ge), cu_w(m, ue), ge->row_bytes, E, F, sc->sel, K, K, sc->xqK,
+                                  sc->g, sc->up)) {
+        ds4cu_matvec_experts(ge->type, cu_w(m, ge), ge->row_bytes, E, F, sc->sel, K, K, sc->xqK, sc->g);
+        ds4cu_matvec_experts(ue->type, cu_w(m, ue), ue->row_bytes, E, F, sc->sel, K, K, sc->xqK, sc->up);
+    }
+    ds4cu_swiglu_q8_K(sc->g, sc->up, sc->w, sc->mqK, K, F, clampv);
+    if (ds4cu_experts_down_sum_dec(de->type, cu_w(m, de), de->row_bytes, F, E, sc->sel, K, sc->mqK, sc->fo, sc->fo)) {
+        ds4cu_matvec_experts(de->type, cu_w(m, de), de->row_bytes, F, E, sc->sel, K, 1, sc->mqK, sc->dout);
+        ds4cu_moe_sum(sc->dout, 1, K, E, sc->fo, sc->fo);
+    }
+    return 1;
 }
 
 static void ffn_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n) {
@@ -226,10 +369,12 @@ static void ffn_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n) {
     const int E = (int)c->n_embd, F = (int)c->ff_exp, K = (int)c->n_expert_used, X = (int)c->n_expert;
     const float clampv = c->swiglu_clamp[il];
     float *xf = sc->xn;
-    ds4cu_rmsnorm(sc->a, cu_w(m, &L->ffn_norm), xf, n, E, c->rms_eps);
+    if (n == 1) norm_in(m, sc, &L->hc_ffn_fn, &L->hc_ffn_scale, &L->hc_ffn_base, &L->ffn_norm, xf, 1);
+    else ds4cu_rmsnorm(sc->a, cu_w(m, &L->ffn_norm), xf, n, E, c->rms_eps);
 
     /* routed experts (cpu/moe.c) */
     const int pairs = n * K;
+    if (n == 1 && ffn_decode(ss, il, sc)) return;
     mm(m, sc, &L->gate_inp, xf, n, 1, sc->lg);
     const int hash = ds4_is_hash_layer(c, il);
     ds4cu_route(sc->lg, n, X, K, sc->tokens, hash ? cu_w(m, &L->tid2eid) : NULL,
@@ -267,6 +412,13 @@ static void output_head(const ds4_model *m, cu_scratch *sc, int t0, int rows) {
     ds4cu_rmsnorm(X, NULL, sc->u, rows, HC * E, c->rms_eps);
     mm(m, sc, &m->w.out_hc_fn, sc->u, rows, 1, sc->hh);
     ds4cu_out_weights(sc->hh, cu_w(m, &m->w.out_hc_scale), cu_w(m, &m->w.out_hc_base), rows, HC, c->hc_eps, sc->ow);
+    if (m->w.output.type == DS4_TYPE_Q8_0) { /* stream sum + norm + codes in one launch */
+        ds4cu_norm_quant(X, sc->ow, HC, NULL, sc->y, cu_w(m, &m->w.out_norm), sc->yn, rows, E, c->rms_eps, sc->xq,
+                         NULL);
+        const ds4_wt *ow = &m->w.output;
+        mv_q8_0(m, sc, 1, &ow, &sc->logits, rows, 1);
+        return;
+    }
     ds4cu_hc_reduce(X, sc->ow, rows, HC, E, sc->y);
     ds4cu_rmsnorm(sc->y, cu_w(m, &m->w.out_norm), sc->yn, rows, E, c->rms_eps);
     mm(m, sc, &m->w.output, sc->yn, rows, 1, sc->logits);

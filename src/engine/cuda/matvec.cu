@@ -8,6 +8,7 @@
  * ds4_vec_dot_*_ref. F16 weights: one thread per output summing in index
  * order (exact) or a warp with a tree reduction (fast, m->exact < 0). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "engine/cuda/common.cuh"
 
@@ -382,4 +383,317 @@ extern "C" void ds4cu_matvec_experts(uint32_t type, const void *W, size_t row_by
     else EXPERTS(DS4_TYPE_Q4_K);
 #undef EXPERTS
     ds4cu_after("matvec_experts");
+}
+
+/* ================= decode (one token) =================
+ * At batch 1 a mat-vec is a pure stream of weight bytes, so these kernels are
+ * shaped for bytes in flight: a block takes a run of consecutive rows (one
+ * contiguous range, ~16 KB), pulls all of it into shared memory with 16-byte
+ * asynchronous copies issued at once, and only then decodes. Exactness is kept
+ * by splitting the dot in two: every (row, block) term (scale product × exact
+ * integer block sum) is computed in parallel into shared memory, then one
+ * thread per row adds its terms in block order, as ds4_vec_dot_*_ref does.
+ * Several matrices with the same input run in one launch (a job each). */
+
+static __device__ __forceinline__ void cp16(void *s, const void *g) {
+    const unsigned sa = (unsigned)__cvta_generic_to_shared(s);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sa), "l"(g));
+}
+static __device__ __forceinline__ void cp_wait_all(void) {
+    asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;\n" ::: "memory");
+}
+/* n16 16-byte pieces from g to s, every thread of the block issuing its share. */
+static __device__ __forceinline__ void stage_rows(uint8_t *s, const uint8_t *g, int n16) {
+    for (int i = threadIdx.x; i < n16; i += blockDim.x) cp16(s + 16 * (size_t)i, g + 16 * (size_t)i);
+    cp_wait_all();
+    __syncthreads();
+}
+
+#define DEC_JOBS 6
+#define DEC_BYTES 20480 /* weight bytes a block stages, at most */
+struct dec_job {
+    const uint8_t *W;
+    float *y;
+    const void *x;   /* activation (q8_0 blocks or floats) */
+    int64_t out;     /* rows */
+    int64_t rpg;     /* rows per group (Q8_0 grouped input) */
+    int64_t in;
+    size_t rb;
+    int rows_blk;    /* rows per block */
+    unsigned blk0;   /* first block of this job */
+};
+struct dec_jobs { dec_job j[DEC_JOBS]; int n; };
+
+/* The job of this block, picked with constant indices (no local-memory copy). */
+static __device__ __forceinline__ dec_job pick_job(const dec_jobs &J) {
+    dec_job r = J.j[0];
+#pragma unroll
+    for (int k = 1; k < DEC_JOBS; k++)
+        if (k < J.n && blockIdx.x >= J.j[k].blk0) r = J.j[k];
+    return r;
+}
+
+static __global__ void __launch_bounds__(256) k_mv_q8_0_dec(dec_jobs J) {
+    extern __shared__ __align__(16) uint8_t sm[];
+    const dec_job jb = pick_job(J);
+    const int nb = (int)(jb.in / 32);
+    const int64_t row0 = (int64_t)(blockIdx.x - jb.blk0) * jb.rows_blk;
+    const int nr = (int)(jb.out - row0 < jb.rows_blk ? jb.out - row0 : jb.rows_blk);
+    const int n16 = (int)((size_t)nr * jb.rb / 16);
+    for (int i = threadIdx.x; i < n16; i += blockDim.x) cp16(sm + 16 * (size_t)i, jb.W + (size_t)row0 * jb.rb + 16 * (size_t)i);
+    float *terms = (float *)(sm + (size_t)jb.rows_blk * jb.rb); /* nr × (nb+1) */
+    /* the block's rows share one input group (dec_plan), whose codes come into shared memory too */
+    uint32_t *xw = (uint32_t *)(terms + jb.rows_blk * (nb + 1));
+    const uint32_t *xsrc = (const uint32_t *)((const cu_act_q8_0 *)jb.x + (row0 / jb.rpg) * nb);
+    for (int i = threadIdx.x; i < nb * 9; i += blockDim.x) xw[i] = __ldg(xsrc + i);
+    cp_wait_all();
+    __syncthreads();
+    const cu_act_q8_0 *xs = (const cu_act_q8_0 *)xw;
+    for (int i = threadIdx.x; i < nr * nb; i += blockDim.x) {
+        const int r = i / nb, b = i - r * nb;
+        /* a 34-byte block is 2-byte aligned: read aligned words, shift the codes out */
+        const uint8_t *bp = sm + (size_t)r * jb.rb + (size_t)b * 34;
+        const uint32_t *wp = (const uint32_t *)((uintptr_t)bp & ~(uintptr_t)3);
+        const int odd = (int)(((uintptr_t)bp >> 1) & 1);
+        const uint32_t w0 = wp[0];
+        const uint32_t *wq = wp + odd;
+        const unsigned sh = odd ? 0u : 16u;
+        const int *xi = (const int *)xs[b].qs;
+        int isum = 0;
+#pragma unroll
+        for (int k = 0; k < 8; k++) isum = __dp4a((int)__funnelshift_r(wq[k], wq[k + 1], sh), xi[k], isum);
+        terms[r * (nb + 1) + b] = (d_f16((uint16_t)(odd ? w0 >> 16 : w0 & 0xffffu)) * xs[b].d) * (float)isum;
+    }
+    __syncthreads();
+    if ((int)threadIdx.x < nr) {
+        const float *t = terms + threadIdx.x * (nb + 1);
+        float acc = 0.0f;
+        for (int b = 0; b < nb; b++) acc += t[b];
+        jb.y[row0 + threadIdx.x] = acc;
+    }
+}
+
+/* Fast F16 (m->exact < 0 only: sums reassociated): a warp per staged row. */
+static __global__ void __launch_bounds__(256) k_mv_f16_dec(dec_jobs J) {
+    extern __shared__ __align__(16) uint8_t sm[];
+    const dec_job jb = pick_job(J);
+    const int64_t row0 = (int64_t)(blockIdx.x - jb.blk0) * jb.rows_blk;
+    const int nr = (int)(jb.out - row0 < jb.rows_blk ? jb.out - row0 : jb.rows_blk);
+    stage_rows(sm, jb.W + (size_t)row0 * jb.rb, (int)((size_t)nr * jb.rb / 16));
+    const int lane = threadIdx.x & 31, n8 = (int)(jb.in / 8);
+    const float4 *x4 = (const float4 *)jb.x;
+    for (int r = threadIdx.x / 32; r < nr; r += blockDim.x / 32) {
+        const uint4 *w4 = (const uint4 *)(sm + (size_t)r * jb.rb);
+        float s = 0.0f;
+        for (int k = lane; k < n8; k += 32) {
+            const uint4 q = w4[k];
+            const float4 xa = __ldg(x4 + 2 * k), xb = __ldg(x4 + 2 * k + 1);
+            const __half2 *h = (const __half2 *)&q;
+            const float2 f0 = __half22float2(h[0]), f1 = __half22float2(h[1]), f2 = __half22float2(h[2]),
+                         f3 = __half22float2(h[3]);
+            s += f0.x * xa.x + f0.y * xa.y + f1.x * xa.z + f1.y * xa.w + f2.x * xb.x + f2.y * xb.y + f3.x * xb.z +
+                 f3.y * xb.w;
+        }
+        for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(FULL, s, o);
+        if (lane == 0) jb.y[row0 + r] = s;
+    }
+}
+
+/* Lays the jobs out over the grid; 0 when some job does not fit the staged
+ * shape (16-byte aligned rows of at most DEC_BYTES), so the caller falls back.
+ * Q8_0 (x_bytes > 0: the input codes staged per block): a power of two of
+ * rows per block that divides the rows per group, so a block reads one group. */
+static int dec_plan(dec_jobs *J, size_t term_bytes_per_row, size_t x_bytes_per_block, size_t *smem) {
+    unsigned blk = 0;
+    *smem = 0;
+    for (int k = 0; k < J->n; k++) {
+        dec_job *j = &J->j[k];
+        if (((uintptr_t)j->W & 15) || (j->rb & 15) || j->rb > DEC_BYTES || j->out < 1) return 0;
+        j->rows_blk = (int)(DEC_BYTES / j->rb);
+        if (j->rows_blk > 64) j->rows_blk = 64;
+        if (x_bytes_per_block) {
+            int p = 1;
+            while (2 * p <= j->rows_blk) p *= 2;
+            while (j->rpg % p) p /= 2;
+            j->rows_blk = p;
+        }
+        j->blk0 = blk;
+        blk += cdiv(j->out, j->rows_blk);
+        const size_t need = (size_t)j->rows_blk * (j->rb + term_bytes_per_row * (size_t)(j->in / 32 + 1)) +
+                            (x_bytes_per_block ? x_bytes_per_block * (size_t)(j->in / 32) : 0);
+        if (need > 48 * 1024) return 0;
+        if (need > *smem) *smem = need;
+    }
+    for (int k = J->n; k < DEC_JOBS; k++) J->j[k].blk0 = ~0u;
+    return (int)blk;
+}
+
+extern "C" int ds4cu_matvec_q8_0_dec(int count, const void *const *W, size_t row_bytes, int64_t in, const int64_t *out,
+                                     int groups, const void *xq, float *const *y) {
+    if (count < 1 || count > DEC_JOBS || in % 32) return -1;
+    dec_jobs J;
+    memset(&J, 0, sizeof J);
+    J.n = count;
+    for (int k = 0; k < count; k++)
+        J.j[k] = dec_job{(const uint8_t *)W[k], y[k], xq, out[k], out[k] / groups, in, row_bytes, 0, 0};
+    size_t smem;
+    const int blocks = dec_plan(&J, sizeof(float), sizeof(cu_act_q8_0), &smem);
+    if (!blocks) return -1;
+    k_mv_q8_0_dec<<<blocks, 256, smem, ds4cu_s>>>(J);
+    ds4cu_after("matvec_q8_0_dec");
+    return 0;
+}
+
+extern "C" int ds4cu_matvec_f16_dec(int count, const void *const *W, const size_t *row_bytes, const int64_t *in,
+                                    const int64_t *out, const float *const *x, float *const *y) {
+    if (count < 1 || count > DEC_JOBS) return -1;
+    dec_jobs J;
+    memset(&J, 0, sizeof J);
+    J.n = count;
+    for (int k = 0; k < count; k++) {
+        if (in[k] % 8 || ((uintptr_t)x[k] & 15)) return -1;
+        J.j[k] = dec_job{(const uint8_t *)W[k], y[k], x[k], out[k], out[k], in[k], row_bytes[k], 0, 0};
+    }
+    size_t smem;
+    const int blocks = dec_plan(&J, 0, 0, &smem);
+    if (!blocks) return -1;
+    k_mv_f16_dec<<<blocks, 256, smem, ds4cu_s>>>(J);
+    ds4cu_after("matvec_f16_dec");
+    return 0;
+}
+
+/* Routed experts at decode. A block stages `rows_blk` consecutive rows of the
+ * expert matrix of each of its np pairs (np = 1: grid.y runs the pairs, and
+ * grid.z picks gate or up, both in one launch; np = K: the down projection,
+ * whose block then also adds the K products in pick order and the shared
+ * expert's output, exactly as ds4cu_moe_sum, so no separate sum kernel).
+ * Two threads per 256-block compute its integer sums as blk_*; one thread per
+ * (pair, row) adds the block terms in order. */
+template <int TYPE>
+static __global__ void __launch_bounds__(256)
+    k_ex_dec(const uint8_t *W0, const uint8_t *W1, float *y0, float *y1, size_t rb, int nb, int64_t rows, int rows_blk,
+             int np, const int32_t *sel, int x_div, const cu_q8_K *xq, const float *add) {
+    extern __shared__ __align__(16) uint8_t sm[];
+    __shared__ uint64_t sg[TYPE == DS4_TYPE_IQ2_XXS ? 256 : 1];
+    __shared__ uint8_t ss[TYPE == DS4_TYPE_IQ2_XXS ? 128 : 1];
+    const uint8_t *W = blockIdx.z ? W1 : W0;
+    float *y = blockIdx.z ? y1 : y0;
+    const int64_t row0 = (int64_t)blockIdx.x * rows_blk;
+    const int nr = (int)(rows - row0 < rows_blk ? rows - row0 : rows_blk);
+    const int p0 = blockIdx.y * np;
+    const size_t chunk = (size_t)rows_blk * rb; /* staged bytes per pair (stride) */
+    for (int p = 0; p < np; p++) {
+        const int64_t e = sel[p0 + p];
+        const uint8_t *src = W + ((size_t)e * rows + row0) * rb;
+        uint8_t *dst = sm + p * chunk;
+        const int n16 = (int)((size_t)nr * rb / 16);
+        for (int i = threadIdx.x; i < n16; i += blockDim.x) cp16(dst + 16 * (size_t)i, src + 16 * (size_t)i);
+    }
+    if (TYPE == DS4_TYPE_IQ2_XXS) {
+        for (int i = threadIdx.x; i < 256; i += blockDim.x) sg[i] = c_iq2_grid[i];
+        for (int i = threadIdx.x; i < 128; i += blockDim.x) ss[i] = c_iq2_signs[i];
+    }
+    const size_t bbytes = TYPE == DS4_TYPE_IQ2_XXS ? 66 : (TYPE == DS4_TYPE_Q2_K ? 84 : 144);
+    /* terms: per (pair, row, block) the float factor(s) and integer sum(s) */
+    const int T = np * nr * nb;
+    float *d1s = (float *)(sm + np * chunk), *d2s = d1s + np * rows_blk * nb;
+    int *i1s = (int *)(d2s + np * rows_blk * nb), *i2s = i1s + np * rows_blk * nb;
+    /* the activation rows too: the dots read each of their words many times */
+    uint32_t *xw = (uint32_t *)(i2s + np * rows_blk * nb);
+    const int xrw = nb * (int)(sizeof(cu_q8_K) / 4);
+    for (int p = 0; p < np; p++) {
+        const uint32_t *src = (const uint32_t *)(xq + (int64_t)((p0 + p) / x_div) * nb);
+        for (int i = threadIdx.x; i < xrw; i += blockDim.x) xw[p * xrw + i] = __ldg(src + i);
+    }
+    const cu_q8_K *xs = (const cu_q8_K *)xw;
+    cp_wait_all();
+    __syncthreads();
+    for (int base = 0; base < 2 * T; base += blockDim.x) { /* uniform trip count: the shuffles see the whole warp */
+        const int it = base + (int)threadIdx.x, half = it & 1, t = it >> 1;
+        float d1 = 0.0f, d2 = 0.0f;
+        int is = 0, sm2 = 0;
+        if (t < T) {
+            const int p = t / (nr * nb), rem = t - p * nr * nb, r = rem / nb, b = rem - r * nb;
+            const uint8_t *bp = sm + p * chunk + (size_t)r * rb + (size_t)b * bbytes;
+            const cu_q8_K *x = xs + p * nb + b;
+            if (TYPE == DS4_TYPE_IQ2_XXS) blk_iq2(bp, x, half, sg, ss, &d1, &is, &sm2);
+            else if (TYPE == DS4_TYPE_Q2_K) blk_q2_K(bp, x, half, &d1, &d2, &is, &sm2);
+            else blk_q4_K(bp, x, half, &d1, &d2, &is, &sm2);
+        }
+        is += __shfl_xor_sync(FULL, is, 1);
+        sm2 += __shfl_xor_sync(FULL, sm2, 1);
+        if (t < T && !half) {
+            const int p = t / (nr * nb), rem = t - p * nr * nb, r = rem / nb, b = rem - r * nb;
+            const int o = (p * rows_blk + r) * nb + b;
+            d1s[o] = d1;
+            d2s[o] = d2;
+            i1s[o] = is;
+            i2s[o] = sm2;
+        }
+    }
+    __syncthreads();
+    if ((int)threadIdx.x >= nr) return;
+    const int r = threadIdx.x;
+    float sum = 0.0f;
+    for (int p = 0; p < np; p++) {
+        const int o = (p * rows_blk + r) * nb;
+        float acc = 0.0f;
+        for (int b = 0; b < nb; b++) {
+            if (TYPE == DS4_TYPE_IQ2_XXS) acc += d1s[o + b] * (float)i1s[o + b];
+            else acc += d1s[o + b] * (float)i1s[o + b] - d2s[o + b] * (float)i2s[o + b];
+        }
+        if (TYPE == DS4_TYPE_IQ2_XXS) acc = 0.125f * acc;
+        if (np == 1) y[(int64_t)(p0 + p) * rows + row0 + r] = acc;
+        else sum += acc;
+    }
+    if (np > 1) y[row0 + r] = add ? sum + add[row0 + r] : sum;
+}
+
+static size_t ex_bbytes(uint32_t type) { return type == DS4_TYPE_IQ2_XXS ? 66 : (type == DS4_TYPE_Q2_K ? 84 : 144); }
+
+/* Shared memory of one block: np staged chunks plus 16 bytes of terms per (pair, row, block). */
+static int ex_plan(uint32_t type, size_t rb, int64_t in, int64_t rows, int np, int *rows_blk, size_t *smem) {
+    if ((rb & 15) || in % 256 || (size_t)(in / 256) * ex_bbytes(type) != rb || rb * np > DEC_BYTES * 2) return -1;
+    int rbk = (int)(DEC_BYTES / (rb * np));
+    if (rbk < 1) rbk = 1;
+    if (rbk > 64) rbk = 64;
+    if (rbk > rows) rbk = (int)rows;
+    *rows_blk = rbk;
+    *smem = (size_t)np * rbk * (rb + 16 * (size_t)(in / 256)) + (size_t)np * (in / 256) * sizeof(cu_q8_K);
+    return *smem <= 48 * 1024 ? 0 : -1;
+}
+
+#define EX_DEC_LAUNCH(T, grid, smem, ...)                                                  \
+    do {                                                                                   \
+        if ((T) == DS4_TYPE_IQ2_XXS) k_ex_dec<DS4_TYPE_IQ2_XXS><<<grid, 256, smem, ds4cu_s>>>(__VA_ARGS__); \
+        else if ((T) == DS4_TYPE_Q2_K) k_ex_dec<DS4_TYPE_Q2_K><<<grid, 256, smem, ds4cu_s>>>(__VA_ARGS__);  \
+        else k_ex_dec<DS4_TYPE_Q4_K><<<grid, 256, smem, ds4cu_s>>>(__VA_ARGS__);                             \
+    } while (0)
+
+extern "C" int ds4cu_experts_gate_up_dec(uint32_t type, const void *Wg, const void *Wu, size_t row_bytes, int64_t in,
+                                         int64_t rows, const int32_t *sel, int pairs, int x_div, const void *xq,
+                                         float *g, float *u) {
+    int rbk;
+    size_t smem;
+    if (pairs < 1 || ((uintptr_t)Wg & 15) || ((uintptr_t)Wu & 15) || ex_plan(type, row_bytes, in, rows, 1, &rbk, &smem))
+        return -1;
+    tables_init();
+    const dim3 grid(cdiv(rows, rbk), pairs, 2);
+    EX_DEC_LAUNCH(type, grid, smem, (const uint8_t *)Wg, (const uint8_t *)Wu, g, u, row_bytes, (int)(in / 256), rows,
+                  rbk, 1, sel, x_div, (const cu_q8_K *)xq, (const float *)NULL);
+    ds4cu_after("experts_gate_up_dec");
+    return 0;
+}
+
+extern "C" int ds4cu_experts_down_sum_dec(uint32_t type, const void *W, size_t row_bytes, int64_t in, int64_t rows,
+                                          const int32_t *sel, int K, const void *xq, const float *add, float *out) {
+    int rbk;
+    size_t smem;
+    if (K < 1 || ((uintptr_t)W & 15) || ex_plan(type, row_bytes, in, rows, K, &rbk, &smem)) return -1;
+    tables_init();
+    const dim3 grid(cdiv(rows, rbk), 1, 1);
+    EX_DEC_LAUNCH(type, grid, smem, (const uint8_t *)W, (const uint8_t *)W, out, out, row_bytes, (int)(in / 256), rows,
+                  rbk, K, sel, 1, (const cu_q8_K *)xq, add);
+    ds4cu_after("experts_down_sum_dec");
+    return 0;
 }

@@ -99,6 +99,51 @@ void ds4cu_matvec_f32(const void *W, size_t row_bytes, int64_t in, int64_t out, 
 void ds4cu_matvec_experts(uint32_t type, const void *W, size_t row_bytes, int64_t in, int64_t rows, const int32_t *sel,
                           int pairs, int x_div, const void *xq, float *y);
 
+/* ---- decode (one token) mat-vecs (matvec.cu): staged rows, same values ----
+ * Each returns -1 (and launches nothing) when a matrix does not fit the
+ * staged shape (16-byte aligned rows of at most 16 KB); the caller then uses
+ * the general kernels above. Up to 6 matrices per launch.
+ * Q8_0: count matrices of width `in` over one activation xq (n = 1), results
+ * bit-identical to ds4cu_matvec_q8_0. F16 (fast sums, m->exact < 0 only): each
+ * matrix its own width and F32 input. */
+int ds4cu_matvec_q8_0_dec(int count, const void *const *W, size_t row_bytes, int64_t in, const int64_t *out,
+                          int groups, const void *xq, float *const *y);
+int ds4cu_matvec_f16_dec(int count, const void *const *W, const size_t *row_bytes, const int64_t *in,
+                         const int64_t *out, const float *const *x, float *const *y);
+/* Routed experts at decode, bit-identical to ds4cu_matvec_experts (+ moe_sum):
+ * gate and up of all pairs in one launch (activation row pair / x_div); the
+ * down projection of the K pairs with their sum in pick order, plus add[]
+ * (the shared expert; may be NULL, may equal out), written to out (rows). */
+int ds4cu_experts_gate_up_dec(uint32_t type, const void *Wg, const void *Wu, size_t row_bytes, int64_t in,
+                              int64_t rows, const int32_t *sel, int pairs, int x_div, const void *xq, float *g,
+                              float *u);
+int ds4cu_experts_down_sum_dec(uint32_t type, const void *W, size_t row_bytes, int64_t in, int64_t rows,
+                               const int32_t *sel, int K, const void *xq, const float *add, float *out);
+
+/* ---- fused decode-step kernels (fused.cu): the listed ops in one launch, same values ----
+ * norm_quant: [a = Σ_h X[h]·pre[h] (X given; stored to a_out if given)] or x,
+ * then y = rmsnorm(·, w) (y may be NULL), then its Q8_0 and/or Q8_K codes
+ * (either may be NULL). One block per row of width n. */
+void ds4cu_norm_quant(const float *X, const float *pre, int HC, const float *x, float *a_out, const float *w,
+                      float *y, int rows, int n, float eps, void *q8_0, void *q8_K);
+/* Fast HC pre-mix of one token (m->exact < 0: reassociated sums): rmsnorm(X)
+ * + F16 fn product + Sinkhorn mix (pre, post, comb) + stream sum + the
+ * norm_quant above with weight w, in two launches. part: scratch of
+ * ds4cu_hc_fast_scratch bytes (8-byte aligned). -1 when the shape does not fit. */
+size_t ds4cu_hc_fast_scratch(int HC, int E);
+int ds4cu_hc_pre_fast(const void *fn, size_t fn_rb, const float *scale, const float *base, const float *X, int HC,
+                      int E, int iters, float hc_eps, float eps, float *part, float *pre, float *post, float *comb,
+                      const float *w, float *y, void *q8_0, void *q8_K);
+/* rmsnorm of each query head (in place) and of kvr (weight kv_w) into kvv,
+ * RoPE of both at pos0 + t, FP8 round trip of kvv's first n_nope values. */
+void ds4cu_qkv_post(float *q, const float *kvr, const float *kv_w, float *kvv, int n, int H, int D, int n_rot,
+                    const float *tab, int64_t pos0, float eps, int n_nope);
+/* rope(qI) + iqat(qI) + wI *= wscale (ID must be 128, else -1). */
+int ds4cu_idx_post(float *qI, float *wI, int n, int IH, int ID, int n_rot, const float *tab, int64_t pos0,
+                   float wscale);
+/* Q8_0 codes of rope(o, inverse) (o unchanged). */
+int ds4cu_unrope_q8_0(const float *o, int n, int H, int D, int n_rot, const float *tab, int64_t pos0, void *xq);
+
 /* ---- elementwise and per-row ops (elem.cu) ---- */
 /* ds4_rmsnorm on each of `rows` rows of width n (w may be NULL). */
 void ds4cu_rmsnorm(const float *x, const float *w, float *y, int rows, int n, float eps);
@@ -155,6 +200,15 @@ void ds4cu_indexer_select(const float *idx, int n_comp, const float *qI, const f
 void ds4cu_attention(const float *q, float *o, const float *kv, float *kvh, float *raw, int raw_cap, int64_t pos0,
                      int n, int swa, const float *comp, int n_comp0, int comp_cap, int ratio, const int32_t *sel,
                      int top_k, const float *sinks, int H, int D, float scale);
+
+/* Sink attention of one token (n = 1), same values as ds4cu_attention: scores
+ * and weighted sums as two grids over (heads × rows) and (heads × dims).
+ * scratch: H × (swa + visible compressed rows) floats. -1 (nothing launched)
+ * when the shape or the scratch does not fit. */
+int ds4cu_attention_dec(const float *q, float *o, const float *kv, float *kvh, float *raw, int raw_cap, int64_t pos0,
+                        int swa, const float *comp, int n_comp0, int comp_cap, int ratio, const int32_t *sel,
+                        int top_k, const float *sinks, int H, int D, float scale, float *scratch,
+                        size_t scratch_floats);
 
 #ifdef __cplusplus
 }
