@@ -116,6 +116,8 @@ TEST(gemm_f16_router_exact) { if (have_gpu()) check_f16(4096, 256, 1, 37, 1); }
 TEST(gemm_f16_router_fast) { if (have_gpu()) check_f16(4096, 256, 1, 37, 0); }
 TEST(gemm_f16_grouped_exact) { if (have_gpu()) check_f16(512, 1024, 2, 11, 1); }
 TEST(gemm_f16_idx_q_b_fast) { if (have_gpu()) check_f16(1024, 8192, 1, 20, 0); }
+TEST(gemm_f16_idx_q_b_big_tiles) { if (have_gpu()) check_f16(1024, 8192, 1, 130, 1); }
+TEST(gemm_f16_idx_proj_thin) { if (have_gpu()) check_f16(4096, 64, 1, 19, 1); }
 TEST(gemm_f16_hc_fn_fast) { if (have_gpu()) check_f16(16384, 24, 1, 70, 0); }
 TEST(gemm_f16_odd_width_falls_back) { if (have_gpu()) check_f16(200, 40, 1, 5, 1); }
 
@@ -152,16 +154,24 @@ static void check_grouped(uint32_t type, int64_t in, int64_t rows, int nexp, int
     void *dw = up(w, rb * rows * nexp), *dxq = up(xq, sizeof *xq * (in / 256) * nx);
     int32_t *dsel = up(sel, sizeof(int32_t) * pairs);
     float *dy = ds4cu_malloc(sizeof(float) * pairs * rows), *dr = ds4cu_malloc(sizeof(float) * pairs * rows);
-    ds4cu_memset(dy, 0xff, sizeof(float) * pairs * rows);
     CHECK(ds4cu_experts_grouped_ok(type, in, rows, rb));
-    const int32_t *grp = ds4cu_experts_group(dsel, pairs, nexp);
-    CHECK(grp != NULL);
-    ds4cu_experts_gemm(type, dw, rb, in, rows, dsel, pairs, x_div, dxq, dy, grp, nexp);
     ds4cu_matvec_experts(type, dw, rb, in, rows, dsel, pairs, x_div, dxq, dr);
-    down(got, dy, sizeof(float) * pairs * rows);
     down(ref, dr, sizeof(float) * pairs * rows);
-    same_floats(ds4_type_name(type), got, want, (size_t)pairs * rows, (size_t)rows);
-    same_floats("grouped vs matvec_experts", got, ref, (size_t)pairs * rows, (size_t)rows);
+    /* Every weight path: unstaged, staged (cp.async double buffer), staged at 128 registers. */
+    static const char *modes[] = {"0", "1", "2"};
+    for (int m = 0; m < 3; m++) {
+        setenv("DS4_CUDA_GX_STAGE", modes[m], 1);
+        ds4cu_memset(dy, 0xff, sizeof(float) * pairs * rows);
+        const int32_t *grp = ds4cu_experts_group(dsel, pairs, nexp);
+        CHECK(grp != NULL);
+        ds4cu_experts_gemm(type, dw, rb, in, rows, dsel, pairs, x_div, dxq, dy, grp, nexp);
+        down(got, dy, sizeof(float) * pairs * rows);
+        same_floats(modes[m][0] == '0' ? "grouped (unstaged)" : modes[m][0] == '1' ? "grouped (staged)"
+                                                                                 : "grouped (staged, 128 regs)",
+                    got, want, (size_t)pairs * rows, (size_t)rows);
+        same_floats("grouped vs matvec_experts", got, ref, (size_t)pairs * rows, (size_t)rows);
+    }
+    unsetenv("DS4_CUDA_GX_STAGE");
     ds4cu_free(dw); ds4cu_free(dxq); ds4cu_free(dsel); ds4cu_free(dy); ds4cu_free(dr);
     free(w); free(row); free(x); free(xq); free(sel); free(want); free(got); free(ref);
 }

@@ -5,8 +5,9 @@
  * core forms the exact integer block sums (gemm_mma.cuh) and the thread that
  * owns an output adds (d_w·d_x)·isum in block order, as
  * ds4_vec_dot_q8_0_ref: bit-identical to the CPU and to ds4cu_matvec_q8_0.
- * F16: shared-memory tiles, each output one index-order chain
- * (ds4_vec_dot_f16_f32_ref), in both modes. Anything these do not cover
+ * F16: shared-memory tiles (32×32; 64×64 with 4×4 outputs per thread for
+ * large shapes; 32 rows × 8 tokens for few long rows), each output one
+ * index-order chain (ds4_vec_dot_f16_f32_ref), in both modes. Anything these do not cover
  * (n == 1, odd shapes) goes to the mat-vec kernels of matvec.cu. */
 #include <stdlib.h>
 
@@ -234,6 +235,98 @@ static __global__ void __launch_bounds__(256) k_gemm_f16(const uint8_t *W, size_
     if (r1 < out && u1 < n) y[(int64_t)u1 * out + r1] = s11;
 }
 
+/* The same with 64×64 tiles and 4×4 outputs per thread (rows tx+16i,
+ * tokens ty+16j) for the large shapes: four times the arithmetic per shared
+ * read and sixteen independent chains per thread. Same chains. */
+#define FB2 64
+static __global__ void __launch_bounds__(256) k_gemm_f16_big(const uint8_t *W, size_t rb, int in, int out, int rpg,
+                                                             int64_t xw, const float *x, int n, float *y) {
+    __shared__ float Ws[FB2][FB + 1], Xs[FB2][FB + 1];
+    const int row0 = blockIdx.x * FB2, t0 = blockIdx.y * FB2;
+    const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
+    const int lr = threadIdx.x >> 2, lk = (threadIdx.x & 3) * 8; /* loader: row/token lr, k lk..lk+7 */
+    const float *xg = x + (int64_t)(row0 / rpg) * in;
+    const bool wv = row0 + lr < out, xv = t0 + lr < n;
+    const uint16_t *wrow = (const uint16_t *)(W + (size_t)(wv ? row0 + lr : 0) * rb);
+    const float *xrow = xg + (int64_t)(xv ? t0 + lr : 0) * xw;
+    float acc[4][4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) acc[i][j] = 0.0f;
+    for (int k0 = 0; k0 < in; k0 += FB) {
+        const uint4 wq = wv ? __ldg((const uint4 *)(wrow + k0 + lk)) : make_uint4(0, 0, 0, 0);
+        const float4 xa = xv ? __ldg((const float4 *)(xrow + k0 + lk)) : make_float4(0, 0, 0, 0);
+        const float4 xb = xv ? __ldg((const float4 *)(xrow + k0 + lk + 4)) : make_float4(0, 0, 0, 0);
+        __syncthreads();
+        const uint32_t u[4] = {wq.x, wq.y, wq.z, wq.w};
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            Ws[lr][lk + 2 * e] = d_f16((uint16_t)(u[e] & 0xffff));
+            Ws[lr][lk + 2 * e + 1] = d_f16((uint16_t)(u[e] >> 16));
+        }
+        Xs[lr][lk] = xa.x;
+        Xs[lr][lk + 1] = xa.y;
+        Xs[lr][lk + 2] = xa.z;
+        Xs[lr][lk + 3] = xa.w;
+        Xs[lr][lk + 4] = xb.x;
+        Xs[lr][lk + 5] = xb.y;
+        Xs[lr][lk + 6] = xb.z;
+        Xs[lr][lk + 7] = xb.w;
+        __syncthreads();
+#pragma unroll 4
+        for (int kk = 0; kk < FB; kk++) {
+            float a[4], b[4];
+#pragma unroll
+            for (int i = 0; i < 4; i++) a[i] = Ws[tx + 16 * i][kk];
+#pragma unroll
+            for (int j = 0; j < 4; j++) b[j] = Xs[ty + 16 * j][kk];
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+#pragma unroll
+                for (int j = 0; j < 4; j++) acc[i][j] += a[i] * b[j];
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int r = row0 + tx + 16 * i, t = t0 + ty + 16 * j;
+            if (r < out && t < n) y[(int64_t)t * out + r] = acc[i][j];
+        }
+}
+
+/* Few rows (the HC projections: 24 of 16384; idx_proj: 64): tiles of 32
+ * rows × 8 tokens, one output per thread, so a batch still fills the card
+ * with the long chains. Same chains. */
+static __global__ void __launch_bounds__(256) k_gemm_f16_thin(const uint8_t *W, size_t rb, int in, int out, int rpg,
+                                                              int64_t xw, const float *x, int n, float *y) {
+    __shared__ float Ws[FB][FB + 1], Xs[8][FB];
+    const int row0 = blockIdx.x * FB, t0 = blockIdx.y * 8;
+    const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
+    const int lr = threadIdx.x >> 3, lk = (threadIdx.x & 7) * 4;
+    const float *xg = x + (int64_t)(row0 / rpg) * in;
+    const bool wv = row0 + lr < out, xv = t0 + ty < n;
+    const uint16_t *wrow = (const uint16_t *)(W + (size_t)(wv ? row0 + lr : 0) * rb);
+    const float *xrow = xg + (int64_t)(xv ? t0 + ty : 0) * xw;
+    float acc = 0.0f;
+    for (int k0 = 0; k0 < in; k0 += FB) {
+        const uint2 wq = wv ? __ldg((const uint2 *)(wrow + k0 + lk)) : make_uint2(0, 0);
+        const float xq = xv ? __ldg(xrow + k0 + tx) : 0.0f;
+        __syncthreads();
+        Ws[lr][lk] = d_f16((uint16_t)(wq.x & 0xffff));
+        Ws[lr][lk + 1] = d_f16((uint16_t)(wq.x >> 16));
+        Ws[lr][lk + 2] = d_f16((uint16_t)(wq.y & 0xffff));
+        Ws[lr][lk + 3] = d_f16((uint16_t)(wq.y >> 16));
+        Xs[ty][tx] = xq;
+        __syncthreads();
+#pragma unroll 8
+        for (int kk = 0; kk < FB; kk++) acc += Ws[tx][kk] * Xs[ty][kk];
+    }
+    const int r = row0 + tx, t = t0 + ty;
+    if (r < out && t < n) y[(int64_t)t * out + r] = acc;
+}
+
 extern "C" void ds4cu_gemm_f16(const void *W, size_t row_bytes, int64_t in, int64_t out, int groups, const float *x,
                                int n, float *y, int exact) {
     const int64_t rpg = out / groups, xw = in * groups;
@@ -243,7 +336,16 @@ extern "C" void ds4cu_gemm_f16(const void *W, size_t row_bytes, int64_t in, int6
         ds4cu_matvec_f16(W, row_bytes, in, out, groups, x, n, y, exact);
         return;
     }
-    k_gemm_f16<<<dim3(cdiv(out, FB), cdiv(n, FB)), 256, 0, ds4cu_s>>>((const uint8_t *)W, row_bytes, (int)in, (int)out,
-                                                                     (int)rpg, xw, x, n, y);
+    const int big = ((uintptr_t)W & 15) == 0 && (row_bytes & 15) == 0 && (groups == 1 || rpg % FB2 == 0) &&
+                    (int64_t)cdiv(out, FB2) * cdiv(n, FB2) >= 264; /* two waves of 132 SMs */
+    if (out <= 64)
+        k_gemm_f16_thin<<<dim3(cdiv(out, FB), cdiv(n, 8)), 256, 0, ds4cu_s>>>((const uint8_t *)W, row_bytes, (int)in,
+                                                                            (int)out, (int)rpg, xw, x, n, y);
+    else if (big)
+        k_gemm_f16_big<<<dim3(cdiv(out, FB2), cdiv(n, FB2)), 256, 0, ds4cu_s>>>((const uint8_t *)W, row_bytes, (int)in,
+                                                                               (int)out, (int)rpg, xw, x, n, y);
+    else
+        k_gemm_f16<<<dim3(cdiv(out, FB), cdiv(n, FB)), 256, 0, ds4cu_s>>>((const uint8_t *)W, row_bytes, (int)in,
+                                                                         (int)out, (int)rpg, xw, x, n, y);
     ds4cu_after("gemm_f16");
 }

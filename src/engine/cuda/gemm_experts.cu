@@ -13,7 +13,13 @@
  * taken by the one thread that owns the output: bit-identical to the CPU
  * and to ds4cu_matvec_experts. The order of tokens inside a bucket (atomics)
  * changes nothing but which lane computes an output. Other types (Q4_K) and
- * row counts not a multiple of 16 go to ds4cu_matvec_experts. */
+ * row counts not a multiple of 16 go to ds4cu_matvec_experts.
+ *
+ * Weights stream through a per-warp double buffer in shared memory
+ * (cp.async, two blocks per stage) so the next blocks' DRAM latency hides
+ * behind the current decode; DS4_CUDA_GX_STAGE picks the path (A/B). */
+#include <stdlib.h>
+
 #include "engine/cuda/common.cuh"
 #include "engine/cuda/gemm.h"
 #include "engine/cuda/gemm_mma.cuh"
@@ -89,12 +95,140 @@ static __device__ __forceinline__ uint32_t iq2_word(const uint64_t *sg, const ui
     return (g ^ m) + (m & 0x01010101u); /* -g where the sign is set; g >= 8, no carries */
 }
 
-/* Grid (rows/64, X): block = 4 warps of 16 rows of expert blockIdx.y. */
-template <int TYPE>
-static __global__ void __launch_bounds__(128) k_grouped(const uint8_t *W, size_t rb, int nb, int rows,
+/* Weight reads: from the warp's staged copy in shared memory (plain loads)
+ * or straight from global memory (read-only path). */
+template <int STAGE> static __device__ __forceinline__ uint32_t w16(const uint16_t *p) {
+    return STAGE ? (uint32_t)*p : (uint32_t)__ldg(p);
+}
+template <int STAGE> static __device__ __forceinline__ uint32_t w32(const uint32_t *p) { return STAGE ? *p : __ldg(p); }
+
+/* One weight block (bA: row gid, bB: row gid+8) against the pass's tokens:
+ * integer sums on the tensor core, then each owned output's float step. */
+template <int TYPE, int STAGE>
+static __device__ __forceinline__ void grouped_block(const uint8_t *bA, const uint8_t *bB, int b, int rem, int tid,
+                                                     const uint64_t *sg, const uint64_t *ss,
+                                                     const cu_q8_K *const (&xb)[GX_NT],
+                                                     const cu_q8_K *const (&xo)[GX_NT][2], float (&acc)[GX_NT][4]) {
+    int is[GX_NT][4];
+#pragma unroll
+    for (int j = 0; j < GX_NT; j++)
+#pragma unroll
+        for (int q = 0; q < 4; q++) is[j][q] = 0;
+    if (TYPE == DS4_TYPE_IQ2_XXS) {
+        const uint16_t *pA = (const uint16_t *)bA, *pB = (const uint16_t *)bB;
+#pragma unroll 2
+        for (int g = 0; g < 8; g++) {
+            const uint32_t qA = w16<STAGE>(pA + 1 + 4 * g) | (w16<STAGE>(pA + 2 + 4 * g) << 16);
+            const uint32_t sA = w16<STAGE>(pA + 3 + 4 * g) | (w16<STAGE>(pA + 4 + 4 * g) << 16);
+            const uint32_t qB = w16<STAGE>(pB + 1 + 4 * g) | (w16<STAGE>(pB + 2 + 4 * g) << 16);
+            const uint32_t sB = w16<STAGE>(pB + 3 + 4 * g) | (w16<STAGE>(pB + 4 + 4 * g) << 16);
+            const uint32_t a[4] = {iq2_word(sg, ss, qA, sA, tid >> 1, tid & 1), iq2_word(sg, ss, qB, sB, tid >> 1, tid & 1),
+                                   iq2_word(sg, ss, qA, sA, 2 + (tid >> 1), tid & 1),
+                                   iq2_word(sg, ss, qB, sB, 2 + (tid >> 1), tid & 1)};
+            const int lsA = 2 * (int)(sA >> 28) + 1, lsB = 2 * (int)(sB >> 28) + 1;
+#pragma unroll
+            for (int j = 0; j < GX_NT; j++) {
+                if (8 * j >= rem) break;
+                uint32_t b0 = 0, b1 = 0;
+                if (xb[j]) {
+                    const int8_t *q8 = xb[j][b].qs + 32 * g;
+                    b0 = *(const uint32_t *)(q8 + 4 * tid);
+                    b1 = *(const uint32_t *)(q8 + 16 + 4 * tid);
+                }
+                int c[4] = {0, 0, 0, 0};
+                mma_s8(c, a, b0, b1);
+                is[j][0] += lsA * c[0];
+                is[j][1] += lsA * c[1];
+                is[j][2] += lsB * c[2];
+                is[j][3] += lsB * c[3];
+            }
+        }
+        const float dA = d_f16((uint16_t)w16<STAGE>(pA)), dB = d_f16((uint16_t)w16<STAGE>(pB));
+#pragma unroll
+        for (int j = 0; j < GX_NT; j++)
+#pragma unroll
+            for (int h = 0; h < 2; h++)
+                if (xo[j][h]) {
+                    const float yd = xo[j][h][b].d;
+                    acc[j][h] += (dA * yd) * (float)is[j][h];
+                    acc[j][2 + h] += (dB * yd) * (float)is[j][2 + h];
+                }
+    } else { /* Q2_K: scales[16] qs[64] d dmin */
+        uint32_t scA[4], scB[4];
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            scA[i] = w32<STAGE>((const uint32_t *)bA + i);
+            scB[i] = w32<STAGE>((const uint32_t *)bB + i);
+        }
+#pragma unroll
+        for (int g = 0; g < 8; g++) {
+            const int h = g >> 2, j2 = g & 3, s0 = 8 * h + 2 * j2;
+            const uint32_t sAl = (scA[s0 / 4] >> (8 * (s0 % 4))) & 15, sAh = (scA[s0 / 4] >> (8 * (s0 % 4) + 8)) & 15;
+            const uint32_t sBl = (scB[s0 / 4] >> (8 * (s0 % 4))) & 15, sBh = (scB[s0 / 4] >> (8 * (s0 % 4) + 8)) & 15;
+            const uint32_t *qA = (const uint32_t *)(bA + 16 + 32 * h), *qB = (const uint32_t *)(bB + 16 + 32 * h);
+            const uint32_t a[4] = {((w32<STAGE>(qA + tid) >> (2 * j2)) & 0x03030303u) * sAl,
+                                   ((w32<STAGE>(qB + tid) >> (2 * j2)) & 0x03030303u) * sBl,
+                                   ((w32<STAGE>(qA + 4 + tid) >> (2 * j2)) & 0x03030303u) * sAh,
+                                   ((w32<STAGE>(qB + 4 + tid) >> (2 * j2)) & 0x03030303u) * sBh};
+#pragma unroll
+            for (int j = 0; j < GX_NT; j++) {
+                if (8 * j >= rem) break;
+                uint32_t b0 = 0, b1 = 0;
+                if (xb[j]) {
+                    const int8_t *q8 = xb[j][b].qs + 32 * g;
+                    b0 = *(const uint32_t *)(q8 + 4 * tid);
+                    b1 = *(const uint32_t *)(q8 + 16 + 4 * tid);
+                }
+                mma_s8(is[j], a, b0, b1);
+            }
+        }
+        const uint16_t *dpA = (const uint16_t *)(bA + 80), *dpB = (const uint16_t *)(bB + 80);
+        const float dA = d_f16((uint16_t)w16<STAGE>(dpA)), mA = d_f16((uint16_t)w16<STAGE>(dpA + 1));
+        const float dB = d_f16((uint16_t)w16<STAGE>(dpB)), mB = d_f16((uint16_t)w16<STAGE>(dpB + 1));
+#pragma unroll
+        for (int j = 0; j < GX_NT; j++)
+#pragma unroll
+            for (int h = 0; h < 2; h++)
+                if (xo[j][h]) {
+                    const cu_q8_K *yb = xo[j][h] + b;
+                    int smA = 0, smB = 0;
+#pragma unroll
+                    for (int k = 0; k < 16; k++) {
+                        const int bs = yb->bsums[k];
+                        smA += bs * (int)((scA[k / 4] >> (8 * (k % 4) + 4)) & 15);
+                        smB += bs * (int)((scB[k / 4] >> (8 * (k % 4) + 4)) & 15);
+                    }
+                    const float yd = yb->d;
+                    const float dallA = yd * dA, dminA = yd * mA, dallB = yd * dB, dminB = yd * mB;
+                    acc[j][h] += dallA * (float)is[j][h] - dminA * (float)smA;
+                    acc[j][2 + h] += dallB * (float)is[j][2 + h] - dminB * (float)smB;
+                }
+    }
+}
+
+/* With STAGE, each warp copies its 16 rows' next two blocks into shared
+ * memory with cp.async while it decodes the current two (double buffer),
+ * so the weight stream's DRAM latency overlaps the decode. */
+#define GX_SW 42 /* words per staged row: two blocks of at most 84 bytes */
+static __device__ __forceinline__ void stage_pair(uint32_t *buf, const uint8_t *w0, size_t rb, int words, size_t off,
+                                                  int lane) {
+    for (int k = lane; k < 16 * words; k += 32) {
+        const int r = k / words, o = k % words;
+        const uint32_t *src = (const uint32_t *)(w0 + (size_t)r * rb + off) + o;
+        const unsigned dst = (unsigned)__cvta_generic_to_shared(buf + r * GX_SW + o);
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(dst), "l"(src) : "memory");
+    }
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+
+/* Grid (rows/64, X): block = 4 warps of 16 rows of expert blockIdx.y.
+ * STAGE 2 is STAGE 1 held to 128 registers (4 blocks per SM, a few spills). */
+template <int TYPE, int STAGE>
+static __global__ void __launch_bounds__(128, STAGE == 2 ? 4 : 1) k_grouped(const uint8_t *W, size_t rb, int nb, int rows,
                                                         const int32_t *off, const int32_t *list, int x_div,
                                                         const cu_q8_K *xq, float *y) {
     __shared__ uint64_t sg[256], ss[128];
+    __shared__ __align__(16) uint32_t wbuf[STAGE ? 4 : 1][STAGE ? 2 * 16 * GX_SW : 1];
     const int e = blockIdx.y;
     const int beg = off[e], cnt = off[e + 1] - beg;
     if (cnt <= 0) return; /* whole block */
@@ -113,7 +247,10 @@ static __global__ void __launch_bounds__(128) k_grouped(const uint8_t *W, size_t
     if (row0 >= rows) return; /* whole warp */
     const int rA = row0 + gid, rB = rA + 8;
     const size_t bbytes = TYPE == DS4_TYPE_IQ2_XXS ? 66 : 84;
-    const uint8_t *wA = W + ((size_t)e * rows + rA) * rb, *wB = wA + 8 * rb;
+    const int pwords = (int)(2 * bbytes / 4);
+    const uint8_t *w0 = W + ((size_t)e * rows + row0) * rb;
+    const uint8_t *wA = w0 + (size_t)gid * rb, *wB = wA + 8 * rb;
+    uint32_t *buf = wbuf[STAGE ? threadIdx.x / 32 : 0];
     for (int c0 = 0; c0 < cnt; c0 += 8 * GX_NT) {
         const int rem = cnt - c0;
         const cu_q8_K *xb[GX_NT], *xo[GX_NT][2];
@@ -134,102 +271,27 @@ static __global__ void __launch_bounds__(128) k_grouped(const uint8_t *W, size_t
         for (int j = 0; j < GX_NT; j++)
 #pragma unroll
             for (int q = 0; q < 4; q++) acc[j][q] = 0.0f;
-        for (int b = 0; b < nb; b++) {
-            const uint8_t *bA = wA + (size_t)b * bbytes, *bB = wB + (size_t)b * bbytes;
-            int is[GX_NT][4];
-#pragma unroll
-            for (int j = 0; j < GX_NT; j++)
-#pragma unroll
-                for (int q = 0; q < 4; q++) is[j][q] = 0;
-            if (TYPE == DS4_TYPE_IQ2_XXS) {
-                const uint16_t *pA = (const uint16_t *)bA, *pB = (const uint16_t *)bB;
-#pragma unroll 2
-                for (int g = 0; g < 8; g++) {
-                    const uint32_t qA = ld_u16x2(pA + 1 + 4 * g), sA = ld_u16x2(pA + 3 + 4 * g);
-                    const uint32_t qB = ld_u16x2(pB + 1 + 4 * g), sB = ld_u16x2(pB + 3 + 4 * g);
-                    const uint32_t a[4] = {iq2_word(sg, ss, qA, sA, tid >> 1, tid & 1),
-                                           iq2_word(sg, ss, qB, sB, tid >> 1, tid & 1),
-                                           iq2_word(sg, ss, qA, sA, 2 + (tid >> 1), tid & 1),
-                                           iq2_word(sg, ss, qB, sB, 2 + (tid >> 1), tid & 1)};
-                    const int lsA = 2 * (int)(sA >> 28) + 1, lsB = 2 * (int)(sB >> 28) + 1;
-#pragma unroll
-                    for (int j = 0; j < GX_NT; j++) {
-                        if (8 * j >= rem) break;
-                        uint32_t b0 = 0, b1 = 0;
-                        if (xb[j]) {
-                            const int8_t *q8 = xb[j][b].qs + 32 * g;
-                            b0 = *(const uint32_t *)(q8 + 4 * tid);
-                            b1 = *(const uint32_t *)(q8 + 16 + 4 * tid);
-                        }
-                        int c[4] = {0, 0, 0, 0};
-                        mma_s8(c, a, b0, b1);
-                        is[j][0] += lsA * c[0];
-                        is[j][1] += lsA * c[1];
-                        is[j][2] += lsB * c[2];
-                        is[j][3] += lsB * c[3];
-                    }
+        if (STAGE) {
+            const int np = nb / 2;
+            stage_pair(buf, w0, rb, pwords, 0, lane);
+            for (int p = 0; p < np; p++) {
+                if (p + 1 < np) {
+                    stage_pair(buf + ((p + 1) & 1) * 16 * GX_SW, w0, rb, pwords, (size_t)(p + 1) * 2 * bbytes, lane);
+                    asm volatile("cp.async.wait_group 1;\n" ::: "memory");
+                } else {
+                    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
                 }
-                const float dA = d_f16(__ldg(pA)), dB = d_f16(__ldg(pB));
-#pragma unroll
-                for (int j = 0; j < GX_NT; j++)
-#pragma unroll
-                    for (int h = 0; h < 2; h++)
-                        if (xo[j][h]) {
-                            const float yd = xo[j][h][b].d;
-                            acc[j][h] += (dA * yd) * (float)is[j][h];
-                            acc[j][2 + h] += (dB * yd) * (float)is[j][2 + h];
-                        }
-            } else { /* Q2_K: scales[16] qs[64] d dmin */
-                uint32_t scA[4], scB[4];
-#pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    scA[i] = __ldg((const uint32_t *)bA + i);
-                    scB[i] = __ldg((const uint32_t *)bB + i);
-                }
-#pragma unroll
-                for (int g = 0; g < 8; g++) {
-                    const int h = g >> 2, j2 = g & 3, s0 = 8 * h + 2 * j2;
-                    const uint32_t sAl = (scA[s0 / 4] >> (8 * (s0 % 4))) & 15, sAh = (scA[s0 / 4] >> (8 * (s0 % 4) + 8)) & 15;
-                    const uint32_t sBl = (scB[s0 / 4] >> (8 * (s0 % 4))) & 15, sBh = (scB[s0 / 4] >> (8 * (s0 % 4) + 8)) & 15;
-                    const uint32_t *qA = (const uint32_t *)(bA + 16 + 32 * h), *qB = (const uint32_t *)(bB + 16 + 32 * h);
-                    const uint32_t a[4] = {((__ldg(qA + tid) >> (2 * j2)) & 0x03030303u) * sAl,
-                                           ((__ldg(qB + tid) >> (2 * j2)) & 0x03030303u) * sBl,
-                                           ((__ldg(qA + 4 + tid) >> (2 * j2)) & 0x03030303u) * sAh,
-                                           ((__ldg(qB + 4 + tid) >> (2 * j2)) & 0x03030303u) * sBh};
-#pragma unroll
-                    for (int j = 0; j < GX_NT; j++) {
-                        if (8 * j >= rem) break;
-                        uint32_t b0 = 0, b1 = 0;
-                        if (xb[j]) {
-                            const int8_t *q8 = xb[j][b].qs + 32 * g;
-                            b0 = *(const uint32_t *)(q8 + 4 * tid);
-                            b1 = *(const uint32_t *)(q8 + 16 + 4 * tid);
-                        }
-                        mma_s8(is[j], a, b0, b1);
-                    }
-                }
-                const uint16_t *dpA = (const uint16_t *)(bA + 80), *dpB = (const uint16_t *)(bB + 80);
-                const float dA = d_f16(__ldg(dpA)), mA = d_f16(__ldg(dpA + 1));
-                const float dB = d_f16(__ldg(dpB)), mB = d_f16(__ldg(dpB + 1));
-#pragma unroll
-                for (int j = 0; j < GX_NT; j++)
-#pragma unroll
-                    for (int h = 0; h < 2; h++)
-                        if (xo[j][h]) {
-                            const cu_q8_K *yb = xo[j][h] + b;
-                            int smA = 0, smB = 0;
-#pragma unroll
-                            for (int k = 0; k < 16; k++) {
-                                const int bs = yb->bsums[k];
-                                smA += bs * (int)((scA[k / 4] >> (8 * (k % 4) + 4)) & 15);
-                                smB += bs * (int)((scB[k / 4] >> (8 * (k % 4) + 4)) & 15);
-                            }
-                            const float yd = yb->d;
-                            const float dallA = yd * dA, dminA = yd * mA, dallB = yd * dB, dminB = yd * mB;
-                            acc[j][h] += dallA * (float)is[j][h] - dminA * (float)smA;
-                            acc[j][2 + h] += dallB * (float)is[j][2 + h] - dminB * (float)smB;
-                        }
+                __syncwarp();
+                const uint8_t *sA = (const uint8_t *)(buf + (p & 1) * 16 * GX_SW + gid * GX_SW);
+                const uint8_t *sB = sA + 8 * GX_SW * 4;
+                grouped_block<TYPE, 1>(sA, sB, 2 * p, rem, tid, sg, ss, xb, xo, acc);
+                grouped_block<TYPE, 1>(sA + bbytes, sB + bbytes, 2 * p + 1, rem, tid, sg, ss, xb, xo, acc);
+                __syncwarp(); /* this buffer is refilled two pairs on */
             }
+        } else {
+            for (int b = 0; b < nb; b++)
+                grouped_block<TYPE, 0>(wA + (size_t)b * bbytes, wB + (size_t)b * bbytes, b, rem, tid, sg, ss, xb, xo,
+                                       acc);
         }
 #pragma unroll
         for (int j = 0; j < GX_NT; j++)
@@ -242,6 +304,14 @@ static __global__ void __launch_bounds__(128) k_grouped(const uint8_t *W, size_t
                     y[(size_t)po[j][h] * rows + rB] = sB;
                 }
     }
+}
+
+/* DS4_CUDA_GX_STAGE=0 (unstaged), 1 (default) or 2 (staged, 128 registers):
+ * A/B timings; read at every launch so a test can run each. */
+static int gx_stage(void) {
+    const char *e = getenv("DS4_CUDA_GX_STAGE");
+    const int v = e ? atoi(e) : 1;
+    return v >= 0 && v <= 2 ? v : 1;
 }
 
 extern "C" int ds4cu_experts_grouped_ok(uint32_t type, int64_t in, int64_t rows, size_t row_bytes) {
@@ -267,11 +337,19 @@ extern "C" void ds4cu_experts_gemm(uint32_t type, const void *W, size_t row_byte
     const uint8_t *w = (const uint8_t *)W;
     const cu_q8_K *x = (const cu_q8_K *)xq;
     const int nb = (int)(in / 256);
-    if (type == DS4_TYPE_IQ2_XXS)
-        k_grouped<DS4_TYPE_IQ2_XXS><<<grid, 128, 0, ds4cu_s>>>(w, row_bytes, nb, (int)rows, grp, grp + X + 1, x_div,
-                                                                x, y);
-    else
-        k_grouped<DS4_TYPE_Q2_K><<<grid, 128, 0, ds4cu_s>>>(w, row_bytes, nb, (int)rows, grp, grp + X + 1, x_div, x,
-                                                             y);
+    /* Staging copies 4-byte words of block pairs: rows and pairs 4-aligned. */
+    const int st = nb % 2 == 0 && ((uintptr_t)W & 3) == 0 && (row_bytes & 3) == 0 ? gx_stage() : 0;
+    const int32_t *lst = grp + X + 1;
+#define GROUPED(T, S) k_grouped<T, S><<<grid, 128, 0, ds4cu_s>>>(w, row_bytes, nb, (int)rows, grp, lst, x_div, x, y)
+    if (type == DS4_TYPE_IQ2_XXS) {
+        if (st == 2) GROUPED(DS4_TYPE_IQ2_XXS, 2);
+        else if (st) GROUPED(DS4_TYPE_IQ2_XXS, 1);
+        else GROUPED(DS4_TYPE_IQ2_XXS, 0);
+    } else {
+        if (st == 2) GROUPED(DS4_TYPE_Q2_K, 2);
+        else if (st) GROUPED(DS4_TYPE_Q2_K, 1);
+        else GROUPED(DS4_TYPE_Q2_K, 0);
+    }
+#undef GROUPED
     ds4cu_after("experts_gemm");
 }
