@@ -5,7 +5,9 @@
 # in the same bundle, when present), then a per-op
 # profile (nsys when the machine has it, else DS4_CUDA_PROFILE with graphs off).
 # usage (device machine, carry the bundle): DS4_GPU_BUNDLE=.gpu-decode bash tests/gpu/decode.sh
-# Knobs: DS4_GPU_STEPS (ops,golden,bench,exact,base,prof), DS4_GPU_CTX (2048), DS4_GPU_GEN (32).
+# Knobs: DS4_GPU_STEPS (ops,golden,bench,exact,base,prof; also f16x: op tests, goldens and the
+# --exact bench with DS4_CUDA_F16X=1, the opt-in index-order F16 decode kernel), DS4_GPU_CTX (2048),
+# DS4_GPU_GEN (32).
 set -u
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/ds4-gpu}
@@ -30,6 +32,15 @@ fi
 if step bench; then echo "== bench $B fast ($((SECONDS - t0)) s)"; run $B gpu_decode -m $model --ctx "$CTX" --gen "$GEN" || fail=1; fi
 if step exact; then echo "== bench $B --exact ($((SECONDS - t0)) s)"; run $B gpu_decode -m $model --ctx "$CTX" --gen "$GEN" --exact || fail=1; fi
 if step base && [[ -x $B/bin/gpu_decode_base ]]; then echo "== bench baseline fast ($((SECONDS - t0)) s)"; run $B gpu_decode_base -m $model --ctx "$CTX" --gen "$GEN" || fail=1; fi
+if step f16x; then
+    echo "== DS4_CUDA_F16X=1: ops, goldens, bench --exact ($((SECONDS - t0)) s)"
+    export DS4_CUDA_F16X=1
+    timeout 300 bash -c "$(declare -f run); run $B test_cuda_ops" | grep -v '^ok ' || fail=1
+    timeout 400 bash -c "$(declare -f run); run $B test_cuda_golden" | grep -v '^ok ' | tail -5 || fail=1
+    [[ -f $model ]] || run $B ds4-synth --preset full --layers 8 --vocab bytes -o $model >/dev/null || fail=1
+    run $B gpu_decode -m $model --ctx "$CTX" --gen "$GEN" --exact || fail=1
+    unset DS4_CUDA_F16X
+fi
 if step prof; then
     echo "== profile ($((SECONDS - t0)) s)"
     NSYS=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys 2>/dev/null | head -1)

@@ -266,6 +266,43 @@ TEST(matvec_f16_dec_multi_fast) {
     }
 }
 
+/* Index-order F16 decode products, bit for bit against the CPU's chain:
+ * router, hc_fn, idx_q_b and a ragged shape (partial tile and block) in one
+ * launch. The kernel is opt-in (DS4_CUDA_F16X=1) until it has run on a GPU,
+ * and so is this case: without the variable it is reported as skipped. */
+TEST(matvec_f16_exact_dec_multi) {
+    if (!have_gpu()) return;
+    if (!getenv("DS4_CUDA_F16X") || atoi(getenv("DS4_CUDA_F16X")) <= 0) T_SKIP("DS4_CUDA_F16X unset (kernel opt-in)");
+    enum { CNT = 4 };
+    const int64_t ins[CNT] = {4096, 16384, 1024, 1030}, outs[CNT] = {256, 24, 8192, 70};
+    const void *dw[CNT];
+    const float *dx[CNT];
+    float *dy[CNT];
+    size_t rbs[CNT];
+    uint16_t *w[CNT];
+    float *x[CNT];
+    for (int k = 0; k < CNT; k++) {
+        w[k] = malloc(sizeof(uint16_t) * ins[k] * outs[k]);
+        for (int64_t i = 0; i < ins[k] * outs[k]; i++) w[k][i] = ds4_f32_to_f16(frand() * 0.1f);
+        x[k] = malloc(sizeof(float) * ins[k]);
+        fill(x[k], (size_t)ins[k], 1.0f);
+        rbs[k] = sizeof(uint16_t) * ins[k];
+        dw[k] = up(w[k], rbs[k] * outs[k]);
+        dx[k] = up(x[k], sizeof(float) * ins[k]);
+        dy[k] = ds4cu_malloc(sizeof(float) * outs[k]);
+        ds4cu_fill(dy[k], NAN, (size_t)outs[k]);
+    }
+    CHECK_EQ_INT(ds4cu_matvec_f16_exact_dec(CNT, dw, rbs, ins, outs, dx, dy), 0);
+    for (int k = 0; k < CNT; k++) {
+        float *got = malloc(sizeof(float) * outs[k]), *want = malloc(sizeof(float) * outs[k]);
+        for (int64_t r = 0; r < outs[k]; r++) want[r] = ds4_vec_dot_f16_f32_ref(ins[k], w[k] + r * ins[k], x[k]);
+        down(got, dy[k], sizeof(float) * outs[k]);
+        same_floats("f16 exact decode", got, want, (size_t)outs[k]);
+        free(got); free(want);
+        ds4cu_free((void *)dw[k]); ds4cu_free((void *)dx[k]); ds4cu_free(dy[k]); free(w[k]); free(x[k]);
+    }
+}
+
 static uint8_t *rand_expert_rows(uint32_t type, int64_t in, int64_t rows) {
     const size_t rb = (size_t)ds4_row_bytes(type, (uint64_t)in);
     uint8_t *w = malloc(rb * rows);

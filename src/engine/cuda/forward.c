@@ -124,6 +124,18 @@ static void mv_q8_0(const ds4_model *m, cu_scratch *sc, int cnt, const ds4_wt *c
         ds4cu_gemm_q8_0(cu_w(m, W[k]), W[k]->row_bytes, in, (int64_t)W[k]->ne[1], groups, sc->xq, n, y[k]);
 }
 
+/* DS4_CUDA_F16X=1: index-order F16 products at decode through the staged
+ * kernel (cuda/matvec.cu ds4cu_matvec_f16_exact_dec). Off by default until
+ * it has run on a GPU: its op test and the goldens must pass with it on. */
+static int f16x_enabled(void) {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("DS4_CUDA_F16X");
+        v = e && atoi(e) > 0;
+    }
+    return v;
+}
+
 /* y = W·x for a batch, activation handling per weight type (cpu/matmul.c). */
 static void mm(const ds4_model *m, cu_scratch *sc, const ds4_wt *W, const float *x, int n, int groups, float *y) {
     const int64_t in = (int64_t)W->ne[0], out = (int64_t)W->ne[1];
@@ -134,6 +146,9 @@ static void mm(const ds4_model *m, cu_scratch *sc, const ds4_wt *W, const float 
     } else if (W->type == DS4_TYPE_F16) {
         if (n == 1 && !m->exact && groups == 1 && !ds4cu_matvec_f16_dec(1, &w, &W->row_bytes, &in, &out, &x, &y))
             return;
+        if (n == 1 && m->exact && groups == 1 && f16x_enabled() &&
+            !ds4cu_matvec_f16_exact_dec(1, &w, &W->row_bytes, &in, &out, &x, &y))
+            return;
         ds4cu_gemm_f16(w, W->row_bytes, in, out, groups, x, n, y, m->exact);
     } else {
         ds4cu_matvec_f32(w, W->row_bytes, in, out, groups, x, n, y);
@@ -141,7 +156,8 @@ static void mm(const ds4_model *m, cu_scratch *sc, const ds4_wt *W, const float 
 }
 
 /* Several F16 products (each its own input) in one decode launch when the
- * sums may be reassociated (m->exact < 0); else one mm each. */
+ * sums may be reassociated (m->exact < 0), or in index order with
+ * DS4_CUDA_F16X=1; else one mm each. */
 static void mm_f16_multi(const ds4_model *m, cu_scratch *sc, int cnt, const ds4_wt *const *W, const float *const *x,
                          float *const *y, int n) {
     if (n == 1 && !m->exact && cnt <= 6) {
@@ -157,6 +173,20 @@ static void mm_f16_multi(const ds4_model *m, cu_scratch *sc, int cnt, const ds4_
             ok &= W[k]->type == DS4_TYPE_F16;
         }
         if (ok && !ds4cu_matvec_f16_dec(cnt, ws, rbs, ins, outs, x, y)) return;
+    }
+    if (n == 1 && m->exact && f16x_enabled() && cnt <= 6) {
+        const void *ws[6];
+        size_t rbs[6];
+        int64_t ins[6], outs[6];
+        int ok = 1;
+        for (int k = 0; k < cnt; k++) {
+            ws[k] = cu_w(m, W[k]);
+            rbs[k] = W[k]->row_bytes;
+            ins[k] = (int64_t)W[k]->ne[0];
+            outs[k] = (int64_t)W[k]->ne[1];
+            ok &= W[k]->type == DS4_TYPE_F16;
+        }
+        if (ok && !ds4cu_matvec_f16_exact_dec(cnt, ws, rbs, ins, outs, x, y)) return;
     }
     for (int k = 0; k < cnt; k++) mm(m, sc, W[k], x[k], n, 1, y[k]);
 }

@@ -697,3 +697,80 @@ extern "C" int ds4cu_experts_down_sum_dec(uint32_t type, const void *W, size_t r
     ds4cu_after("experts_down_sum_dec");
     return 0;
 }
+
+/* Index-order F16 products at decode (m->exact > 0, the engine's default).
+ * Each output is one float chain over the whole row, so its time is the
+ * row length times an add's latency; the general exact kernel (a thread per
+ * output reading its row from DRAM 16 bytes at a time, each add waiting on
+ * its load) runs far slower than that. Here a block of 64 threads owns 64
+ * rows and streams them through shared memory in tiles of 128 columns, two
+ * tiles in flight (4-byte async copies into rows of an odd word stride, so
+ * the threads' reads of one column hit distinct banks); thread r adds row
+ * r's products in index order, exactly as k_mv_f16_exact. Several matrices
+ * per launch, as ds4cu_matvec_f16_dec. */
+#define F16X_ROWS 64
+#define F16X_TC 128
+#define F16X_STRIDE (F16X_TC / 2 + 1) /* words per staged row */
+static __global__ void __launch_bounds__(F16X_ROWS) k_mv_f16x_dec(dec_jobs J) {
+    __shared__ uint32_t buf[2][F16X_ROWS * F16X_STRIDE];
+    const dec_job jb = pick_job(J);
+    const int64_t row0 = (int64_t)(blockIdx.x - jb.blk0) * F16X_ROWS;
+    const int nr = (int)(jb.out - row0 < F16X_ROWS ? jb.out - row0 : F16X_ROWS);
+    const int ntiles = (int)((jb.in + F16X_TC - 1) / F16X_TC);
+    const uint8_t *W0 = jb.W + (size_t)row0 * jb.rb;
+    const float *x = (const float *)jb.x;
+    auto stage = [&](int t) {
+        const int c0 = t * F16X_TC, nw = (int)((jb.in - c0 < F16X_TC ? jb.in - c0 : F16X_TC) / 2);
+        uint32_t *b = buf[t & 1];
+        for (int i = threadIdx.x; i < nr * (F16X_TC / 2); i += F16X_ROWS) {
+            const int r = i / (F16X_TC / 2), w = i % (F16X_TC / 2);
+            if (w < nw) {
+                const unsigned sa = (unsigned)__cvta_generic_to_shared(b + r * F16X_STRIDE + w);
+                asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(sa),
+                             "l"(W0 + (size_t)r * jb.rb + (size_t)c0 * 2 + 4 * (size_t)w));
+            }
+        }
+        asm volatile("cp.async.commit_group;\n" ::: "memory");
+    };
+    stage(0);
+    float s = 0.0f;
+    for (int t = 0; t < ntiles; t++) {
+        if (t + 1 < ntiles) {
+            stage(t + 1);
+            asm volatile("cp.async.wait_group 1;\n" ::: "memory");
+        } else {
+            asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+        }
+        __syncthreads();
+        const int c0 = t * F16X_TC, nw = (int)((jb.in - c0 < F16X_TC ? jb.in - c0 : F16X_TC) / 2);
+        if ((int)threadIdx.x < nr) {
+            const uint32_t *wr = buf[t & 1] + threadIdx.x * F16X_STRIDE;
+            const float *xc = x + c0;
+            for (int w = 0; w < nw; w++) {
+                const uint32_t u = wr[w];
+                s += d_f16((uint16_t)(u & 0xffff)) * __ldg(xc + 2 * w);
+                s += d_f16((uint16_t)(u >> 16)) * __ldg(xc + 2 * w + 1);
+            }
+        }
+        __syncthreads(); /* buf[t & 1] is refilled by stage(t + 2) */
+    }
+    if ((int)threadIdx.x < nr) jb.y[row0 + threadIdx.x] = s;
+}
+
+extern "C" int ds4cu_matvec_f16_exact_dec(int count, const void *const *W, const size_t *row_bytes, const int64_t *in,
+                                          const int64_t *out, const float *const *x, float *const *y) {
+    if (count < 1 || count > DEC_JOBS) return -1;
+    dec_jobs J;
+    memset(&J, 0, sizeof J);
+    J.n = count;
+    unsigned blk = 0;
+    for (int k = 0; k < count; k++) {
+        if (in[k] < 2 || in[k] % 2 || (row_bytes[k] & 3) || ((uintptr_t)W[k] & 3) || out[k] < 1) return -1;
+        J.j[k] = dec_job{(const uint8_t *)W[k], y[k], x[k], out[k], out[k], in[k], row_bytes[k], F16X_ROWS, blk};
+        blk += cdiv(out[k], F16X_ROWS);
+    }
+    for (int k = count; k < DEC_JOBS; k++) J.j[k].blk0 = ~0u;
+    k_mv_f16x_dec<<<blk, F16X_ROWS, 0, ds4cu_s>>>(J);
+    ds4cu_after("matvec_f16x_dec");
+    return 0;
+}

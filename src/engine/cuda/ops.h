@@ -110,6 +110,11 @@ int ds4cu_matvec_q8_0_dec(int count, const void *const *W, size_t row_bytes, int
                           int groups, const void *xq, float *const *y);
 int ds4cu_matvec_f16_dec(int count, const void *const *W, const size_t *row_bytes, const int64_t *in,
                          const int64_t *out, const float *const *x, float *const *y);
+/* Index-order F16 products at decode (bit-identical to ds4cu_matvec_f16 with
+ * exact = 1): rows staged through shared memory, a thread per output chain.
+ * Rows need 4-byte alignment and an even width, else -1. */
+int ds4cu_matvec_f16_exact_dec(int count, const void *const *W, const size_t *row_bytes, const int64_t *in,
+                               const int64_t *out, const float *const *x, float *const *y);
 /* Routed experts at decode, bit-identical to ds4cu_matvec_experts (+ moe_sum):
  * gate and up of all pairs in one launch (activation row pair / x_div); the
  * down projection of the K pairs with their sum in pick order, plus add[]
