@@ -151,6 +151,61 @@ static void run_variant(const char *model, const char *cs, float ffn, float attn
 #define ORACLE_LONG_CASE ORACLE_CASE
 #include "oracle_cases.h"
 
+/* The fast mode (m->exact < 0: reassociated F16 sums, and at decode the
+ * HC pre-mix's dot scaled after the sum) is not bit-exact by design; it is
+ * held to the perturbation band alone, on the short cases (the band was
+ * measured with last-bit perturbations; on long sequences the model's chaos
+ * can carry any perturbation past it, see the oracle README). */
+static ds4_model *load_fast(const char *name) {
+    static ds4_model *cache[2];
+    const int i = strcmp(name, "tiny-a") == 0 ? 0 : 1;
+    if (!cache[i]) {
+        char path[256];
+        snprintf(path, sizeof path, "oracle/%s/ds4-synth-%s.gguf", name, name);
+        ds4_err err = {{0}};
+        ds4_model_opts o = {.backend = "cuda", .exact = -1};
+        cache[i] = ds4_model_load(t_data_path(path), &o, &err);
+        if (!cache[i]) T_FAIL("load %s (fast): %s", name, err.msg);
+    }
+    return cache[i];
+}
+
+static void run_case_fast(const char *model, const char *cs) {
+    if (!have_gpu()) return;
+    char id[128], path[256];
+    snprintf(id, sizeof id, "%s/%s", model, cs);
+    snprintf(path, sizeof path, "oracle/%s/cases/%s.golden", model, cs);
+    json_t *pert = json_object_get(case_entry(id), "perturbation");
+    ds4_golden ref, out;
+    ds4_err err = {{0}};
+    if (ds4_golden_read(t_data_path(path), &ref, &err)) T_FAIL("%s", err.msg);
+    ds4_golden_opts o = {0};
+    if (ds4_golden_compute(load_fast(model), &ref, &o, &out, &err)) T_FAIL("%s", err.msg);
+    int exact = 0;
+    double worst = 0;
+    within_band("fast prefill", &ref, ref.prefill, out.prefill, pert, &exact, &worst);
+    within_band("fast incremental", &ref, ref.incremental, out.incremental, pert, &exact, &worst);
+    const uint32_t agree = (uint32_t)json_integer_value(json_object_get(pert, "greedy_agree_prefix"));
+    uint32_t same = 0;
+    while (same < ref.n_greedy && ref.greedy_tokens[same] == out.greedy_tokens[same]) same++;
+    printf("# fast %s: within the band, %d/%u rows bit-identical, max |dlogit| %.3g, greedy %u/%u agree (need %u)\n",
+           id, exact, 2 * ref.n_pos, worst, same, ref.n_greedy, agree);
+    if (same < agree) T_FAIL("fast %s: greedy token %u: got %d expected %d", id, same, out.greedy_tokens[same], ref.greedy_tokens[same]);
+    ds4_golden_free(&ref);
+    ds4_golden_free(&out);
+}
+
+TEST(fast_a_c01) { run_case_fast("tiny-a", "c01_single_bos"); }
+TEST(fast_a_c02) { run_case_fast("tiny-a", "c02_short_chat"); }
+TEST(fast_a_c03) { run_case_fast("tiny-a", "c03_lt_window"); }
+TEST(fast_a_c04) { run_case_fast("tiny-a", "c04_window_edge"); }
+TEST(fast_a_c06) { run_case_fast("tiny-a", "c06_ratio128_edges"); }
+TEST(fast_b_c01) { run_case_fast("tiny-b", "c01_single_bos"); }
+TEST(fast_b_c02) { run_case_fast("tiny-b", "c02_short_chat"); }
+TEST(fast_b_c03) { run_case_fast("tiny-b", "c03_lt_window"); }
+TEST(fast_b_c04) { run_case_fast("tiny-b", "c04_window_edge"); }
+TEST(fast_b_c06) { run_case_fast("tiny-b", "c06_ratio128_edges"); }
+
 TEST(a_chunk1) { run_variant("tiny-a", "c06_ratio128_edges", 0, 0, 1, 0); }
 TEST(a_chunk7) { run_variant("tiny-a", "c06_ratio128_edges", 0, 0, 7, 0); }
 TEST(b_chunk64) { run_variant("tiny-b", "c06_ratio128_edges", 0, 0, 64, 0); }
