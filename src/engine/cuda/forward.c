@@ -263,25 +263,26 @@ static void attention_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n,
         mv_q8_0(m, sc, 1, &qb, &sc->q, n, 1);
         ds4cu_qkv_post(sc->q, sc->kvr, cu_w(m, &L->kv_norm), sc->kvv, 1, H, D, nr, tab, pos0, c->rms_eps, D - nr);
     } else {
-    if (hc_fused(m, sc, &L->hc_attn_fn, n)) norm_in(m, sc, &L->hc_attn_fn, &L->hc_attn_scale, &L->hc_attn_base,
-                                                    &L->attn_norm, sc->xn, 0);
-    else ds4cu_rmsnorm(sc->a, cu_w(m, &L->attn_norm), sc->xn, n, E, c->rms_eps);
-    if (L->q_a.type == DS4_TYPE_Q8_0 && L->kv.type == DS4_TYPE_Q8_0) { /* one quantization of xn for both */
-        ds4cu_quant_q8_0(sc->xn, sc->xq, n, E);
-        const ds4_wt *ws[2] = {&L->q_a, &L->kv};
-        float *ys[2] = {sc->qa, sc->kvr};
-        mv_q8_0(m, sc, 2, ws, ys, n, 1);
-    } else {
-        mm(m, sc, &L->q_a, sc->xn, n, 1, sc->qa);
-        mm(m, sc, &L->kv, sc->xn, n, 1, sc->kvr);
-    }
-    ds4cu_rmsnorm(sc->qa, cu_w(m, &L->q_a_norm), sc->qr, n, (int)c->q_lora, c->rms_eps);
-    mm(m, sc, &L->q_b, sc->qr, n, 1, sc->q);
-    ds4cu_rmsnorm(sc->q, NULL, sc->q, n * H, D, c->rms_eps);
-    ds4cu_rmsnorm(sc->kvr, cu_w(m, &L->kv_norm), sc->kvv, n, D, c->rms_eps);
-    ds4cu_rope(sc->q, n, H, D, nr, tab, pos0, 0);
-    ds4cu_rope(sc->kvv, n, 1, D, nr, tab, pos0, 0);
-    ds4cu_fp8_kv(sc->kvv, n, D, D - nr);
+        if (hc_fused(m, sc, &L->hc_attn_fn, n))
+            norm_in(m, sc, &L->hc_attn_fn, &L->hc_attn_scale, &L->hc_attn_base, &L->attn_norm, sc->xn, 0);
+        else
+            ds4cu_rmsnorm(sc->a, cu_w(m, &L->attn_norm), sc->xn, n, E, c->rms_eps);
+        if (L->q_a.type == DS4_TYPE_Q8_0 && L->kv.type == DS4_TYPE_Q8_0) { /* one quantization of xn for both */
+            ds4cu_quant_q8_0(sc->xn, sc->xq, n, E);
+            const ds4_wt *ws[2] = {&L->q_a, &L->kv};
+            float *ys[2] = {sc->qa, sc->kvr};
+            mv_q8_0(m, sc, 2, ws, ys, n, 1);
+        } else {
+            mm(m, sc, &L->q_a, sc->xn, n, 1, sc->qa);
+            mm(m, sc, &L->kv, sc->xn, n, 1, sc->kvr);
+        }
+        ds4cu_rmsnorm(sc->qa, cu_w(m, &L->q_a_norm), sc->qr, n, (int)c->q_lora, c->rms_eps);
+        mm(m, sc, &L->q_b, sc->qr, n, 1, sc->q);
+        ds4cu_rmsnorm(sc->q, NULL, sc->q, n * H, D, c->rms_eps);
+        ds4cu_rmsnorm(sc->kvr, cu_w(m, &L->kv_norm), sc->kvv, n, D, c->rms_eps);
+        ds4cu_rope(sc->q, n, H, D, nr, tab, pos0, 0);
+        ds4cu_rope(sc->kvv, n, 1, D, nr, tab, pos0, 0);
+        ds4cu_fp8_kv(sc->kvv, n, D, D - nr);
     }
     const int IH = (int)c->idx_head, ID = (int)c->idx_head_dim;
     if (r) { /* the compressor and indexer projections, one launch at decode */
@@ -337,8 +338,9 @@ static void attention_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n,
                             (int)nc0, r ? (int)((uint32_t)ss->ctx / r + 2) : 0, (int)r, sel, (int)c->idx_top_k,
                             cu_w(m, &L->sinks), H, D, 1.0f / sqrtf((float)D), sc->logits,
                             (size_t)sc->cap * c->n_vocab))
-    ds4cu_attention(sc->q, sc->o, sc->kvv, sc->kvh, kv->raw, (int)cs->raw_cap, pos0, n, (int)c->swa, kv->comp,
-                    (int)nc0, r ? (int)((uint32_t)ss->ctx / r + 2) : 0, (int)r, sel, (int)c->idx_top_k, cu_w(m, &L->sinks), H, D, 1.0f / sqrtf((float)D));
+        ds4cu_attention(sc->q, sc->o, sc->kvv, sc->kvh, kv->raw, (int)cs->raw_cap, pos0, n, (int)c->swa, kv->comp,
+                        (int)nc0, r ? (int)((uint32_t)ss->ctx / r + 2) : 0, (int)r, sel, (int)c->idx_top_k,
+                        cu_w(m, &L->sinks), H, D, 1.0f / sqrtf((float)D));
     const ds4_wt *oa = &L->out_a;
     if (n == 1 && oa->type == DS4_TYPE_Q8_0 && !ds4cu_unrope_q8_0(sc->o, 1, H, D, nr, tab, pos0, sc->xq)) {
         mv_q8_0(m, sc, 1, &oa, &sc->lo, 1, (int)c->o_groups); /* decode: un-rotation fused with the codes */
