@@ -6,8 +6,9 @@
 # profile (nsys when the machine has it, else DS4_CUDA_PROFILE with graphs off).
 # usage (device machine, carry the bundle): DS4_GPU_BUNDLE=.gpu-decode bash tests/gpu/decode.sh
 # Knobs: DS4_GPU_STEPS (ops,golden,bench,exact,base,prof; also f16x: op tests, goldens and the
-# --exact bench with DS4_CUDA_F16X=1, the opt-in index-order F16 decode kernel), DS4_GPU_CTX (2048),
-# DS4_GPU_GEN (32).
+# --exact bench with DS4_CUDA_F16X=1, the opt-in index-order F16 decode kernel; and gprof: the
+# per-op table of ONE graph-replayed decode step - the events ds4cu_after records while the step is
+# captured become graph nodes, timed at the first replay; untried), DS4_GPU_CTX (2048), DS4_GPU_GEN (32).
 set -u
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/ds4-gpu}
@@ -40,6 +41,11 @@ if step f16x; then
     [[ -f $model ]] || run $B ds4-synth --preset full --layers 8 --vocab bytes -o $model >/dev/null || fail=1
     run $B gpu_decode -m $model --ctx "$CTX" --gen "$GEN" --exact || fail=1
     unset DS4_CUDA_F16X
+fi
+if step gprof; then
+    echo "== profile of one graph-replayed decode step ($((SECONDS - t0)) s)"
+    [[ -f $model ]] || run $B ds4-synth --preset full --layers 8 --vocab bytes -o $model >/dev/null || fail=1
+    DS4_CUDA_PROFILE=1 run $B gpu_decode -m $model --ctx 2048 --gen 2 2>&1 | tail -45
 fi
 if step prof; then
     echo "== profile ($((SECONDS - t0)) s)"
