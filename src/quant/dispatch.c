@@ -73,6 +73,7 @@ static void complete_tables(void) {
         if (i == 2) ds4_avx512_q8_fill(&done[i]);
         if (!done[i].dot_q8_0_fast) done[i].dot_q8_0_fast = done[i].dot_q8_0;
         if (!done[i].rows_q8_0_fast) done[i].rows_q8_0_fast = done[i].rows_q8_0;
+        if (!done[i].act_q8_0) done[i].act_q8_0 = ds4_quantize_act_q8_0;
         done_ok[i] = 1;
     }
 }
@@ -123,6 +124,7 @@ void ds4_vec_dot_q8_0_rows(int64_t n, int64_t nrows, const void *w, size_t row_s
                            const ds4_act_q8_0 *x, float *out) {
     K()->rows_q8_0(n, nrows, w, row_stride, x, out);
 }
+void ds4_quantize_act_q8_0_simd(const float *x, ds4_act_q8_0 *out, int64_t n) { K()->act_q8_0(x, out, n); }
 float ds4_vec_dot_q8_0_fast(int64_t n, const void *w, const ds4_act_q8_0 *x) { return K()->dot_q8_0_fast(n, w, x); }
 void ds4_vec_dot_q8_0_rows_fast(int64_t n, int64_t nrows, const void *w, size_t row_stride,
                                 const ds4_act_q8_0 *x, float *out) {

@@ -65,6 +65,10 @@ void ds4_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n);
  * multiple of 32 (q8_0) or 256 (q8_K). */
 void ds4_quantize_act_q8_0(const float *x, ds4_act_q8_0 *out, int64_t n);
 void ds4_quantize_q8_K(const float *x, ds4_block_q8_K *out, int64_t n);
+/* ds4_quantize_act_q8_0 on the dispatched SIMD level: the same codes and
+ * scales bit for bit (NaN, infinities and overflowing scales included),
+ * ~10x faster; what the CPU engine calls on the decode path. */
+void ds4_quantize_act_q8_0_simd(const float *x, ds4_act_q8_0 *out, int64_t n);
 
 /* Weight quantization from F32 (used by ds4-synth and tests). Any reasonable
  * encoder; it need not be GGML's search-based one, only produce valid blocks. */

@@ -33,6 +33,9 @@ typedef struct ds4_quant_kernels {
      * level without its own leaves them NULL and gets the exact kernels. */
     ds4_dot_q8_0_fn dot_q8_0_fast;
     ds4_rows_q8_0_fn rows_q8_0_fast;
+    /* Q8_0 activation quantization, bit-identical to ds4_quantize_act_q8_0
+     * (NULL: the level uses that scalar one). */
+    void (*act_q8_0)(const float *x, ds4_act_q8_0 *out, int64_t n);
 } ds4_quant_kernels;
 
 /* The table of a level ("scalar", "avx2", "avx512", "neon"), or NULL when this

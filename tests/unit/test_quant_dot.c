@@ -450,6 +450,53 @@ TEST(iq2_xxs_rows_across_chunks) {
     }
 }
 
+/* SIMD Q8_0 activation quantization against ds4_quantize_act_q8_0, bit for
+ * bit: ordinary blocks, blocks of one scale (ties at .5 after scaling),
+ * NaN, infinities, huge values, zeros of both signs, and subnormal blocks
+ * whose inverse scale overflows to inf (codes from lrintf(+-inf)). */
+TEST(act_q8_0_simd_bit_identical) {
+    const int nb = 64;
+    float x[64 * 32];
+    ds4_act_q8_0 want[64], got[64];
+    int checked = 0;
+    for (int l = 0; l < 4; l++) {
+        const ds4_quant_kernels *k = ds4_quant_kernels_for(levels[l]);
+        if (!k) continue;
+        for (int rep = 0; rep < 300; rep++) {
+            for (int b = 0; b < nb; b++) {
+                float *xb = x + 32 * b;
+                const int kind = (int)(r32() % 8);
+                const float scale = kind == 0 ? 1e-41f : kind == 1 ? 3e38f : (ufl() + 0.01f) * 10.0f;
+                for (int j = 0; j < 32; j++) {
+                    float v = (ufl() * 2.0f - 1.0f) * scale;
+                    if (kind == 2) v = (float)((int)(r32() % 255) - 127) * 0.5f;   /* many ties */
+                    if (kind == 3 && r32() % 4 == 0) {
+                        const float sp[6] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, -NAN};
+                        v = sp[r32() % 6];
+                    }
+                    if (kind == 4) v = j == 5 ? 127.0f : (float)((int)(r32() % 255) - 127);
+                    if (kind == 5) v = 0.0f;
+                    xb[j] = v;
+                }
+            }
+            ds4_quantize_act_q8_0(x, want, nb * 32);
+            memset(got, 0x5a, sizeof got);
+            k->act_q8_0(x, got, nb * 32);
+            for (int b = 0; b < nb; b++) {
+                int ok = fb(got[b].d) == fb(want[b].d) && !memcmp(got[b].qs, want[b].qs, 32);
+                if (!ok) printf("# %s act block %d: d %a vs %a, first %d vs %d\n", k->name, b, got[b].d, want[b].d,
+                                got[b].qs[0], want[b].qs[0]);
+                CHECKF(ok, "%s act_q8_0 block %d differs", k->name, b);
+                if (!ok) return;
+            }
+            checked++;
+        }
+    }
+    ds4_quantize_act_q8_0_simd(x, got, nb * 32);
+    CHECK(!memcmp(got, want, sizeof got));
+    CHECK(checked > 0);
+}
+
 /* The public, dispatched entry points (whatever level DS4_SIMD leaves). */
 TEST(public_functions_bit_identical) {
     int nb = 16, nr = 5;
