@@ -44,7 +44,8 @@ struct ds4_pool {
     /* DS4_POOL_STATS=1: loops posted, and the caller's time inside them
      * versus the time from the first loop's start to the last one's end,
      * printed when the pool is freed (what is left is serial work between
-     * loops: the part threads cannot speed up). */
+     * loops: the part threads cannot speed up). A loop small enough to run
+     * as one part on the caller counts as inside, though it is serial too. */
     int stats;
     int64_t n_loops, ns_in_loops, ns_first, ns_last;
 };
