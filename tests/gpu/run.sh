@@ -13,7 +13,8 @@
 # Backend knobs (environment, any program): DS4_CUDA_GRAPH=0 (no graph decode),
 # DS4_CUDA_SYNC=1 (synchronize after every op, so a faulting kernel is named),
 # DS4_CUDA_PROFILE=1 (per-op GPU time table at exit), DS4_CUDA_NT (8/16/32),
-# DS4_CUDA_BATCH (prefill tokens per batch, 256), DS4_CUDA_GEMM=0 (prefill GEMMs off).
+# DS4_CUDA_BATCH (most tokens per batch, 1024), DS4_CUDA_GEMM=0 (prefill GEMMs off),
+# DS4_CUDA_GX_STAGE (0/1/2 routed-expert weight paths), DS4_BENCH_CHUNK (gpu_decode prefill chunk).
 #
 # Prebuilt bundle (made on a dev machine with nvcc and no GPU):
 #   make BUILD=build-gpu CUDA=1 CU_ARCHS="-gencode arch=compute_90,code=sm_90" \
