@@ -16,7 +16,10 @@
  * row k's accumulator in lane k: per block, (d_w * d_x) * (float)isum is
  * formed in lanes and added with one vector add, so each row sums its blocks
  * in block order (bit-identical to ds4_vec_dot_q8_0_ref) while 8 independent
- * chains run side by side. */
+ * chains run side by side.
+ *
+ * Also here: the Q8_0 activation quantization of the same level, the other
+ * half of every Q8_0 product (bit-identical to act_quant.c's). */
 #include "quant/quant_impl.h"
 
 #if defined(__x86_64__)
