@@ -102,7 +102,7 @@ int main(int argc, char **argv) {
         if (ctx < 1) continue;
         ds4_session *s = ds4_session_new(m, ctx + gen + 1, &err);
         if (!s) { fprintf(stderr, "gpu_decode: %s\n", err.msg); return 1; }
-        if (getenv("DS4_BENCH_CHUNK")) ds4_session_set_chunk(s, atoi(getenv("DS4_BENCH_CHUNK"))); /* prefill chunk (default 256) */
+        if (getenv("DS4_BENCH_CHUNK")) ds4_session_set_chunk(s, atoi(getenv("DS4_BENCH_CHUNK"))); /* prefill chunk (default: the backend's, 1024 on CUDA) */
         int32_t *toks = malloc(sizeof(int32_t) * (size_t)ctx);
         for (int i = 0; i < ctx; i++) {
             rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;

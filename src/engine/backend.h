@@ -33,6 +33,7 @@ typedef struct ds4_kv_view {
 
 typedef struct ds4_backend {
     const char *name;
+    int prefill_chunk;     /* tokens per forward call in a session's prefill (0 = 256) */
     int (*model_init)(struct ds4_model *m, ds4_err *err);
     void (*model_free)(struct ds4_model *m);
     int (*session_init)(struct ds4_session *s, ds4_err *err);

@@ -60,7 +60,8 @@ const float *ds4_session_logits(const ds4_session *s);
  * under other scales may be reused. */
 void ds4_session_set_steering(ds4_session *s, float ffn_scale, float attn_scale);
 
-/* Prefill chunk size (tokens per forward batch; default 256). The math does
+/* Prefill chunk size (tokens per forward batch; default the backend's: 256 on
+ * the CPU, 1024 on CUDA; <= 0 restores it). The math does
  * not depend on it; memory does. */
 void ds4_session_set_chunk(ds4_session *s, int chunk);
 

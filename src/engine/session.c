@@ -18,7 +18,7 @@ ds4_session *ds4_session_new(ds4_model *m, int ctx, ds4_err *err) {
     if (!s) { ds4_errf(err, "out of memory"); return NULL; }
     s->m = m;
     s->ctx = ctx;
-    s->chunk = 256;
+    s->chunk = m->be->prefill_chunk > 0 ? m->be->prefill_chunk : 256;
     s->raw_window = (uint32_t)ctx < c->swa ? (uint32_t)ctx : c->swa;
     s->mark_n = -1;
     s->tokens = calloc((size_t)ctx, sizeof(int32_t));
@@ -84,7 +84,10 @@ void ds4_session_set_capture(ds4_session *s, ds4_capture_fn fn, void *ud) {
     s->capture_ud = ud;
 }
 
-void ds4_session_set_chunk(ds4_session *s, int chunk) { s->chunk = chunk > 0 ? chunk : 256; }
+void ds4_session_set_chunk(ds4_session *s, int chunk) {
+    const int def = s->m->be->prefill_chunk > 0 ? s->m->be->prefill_chunk : 256;
+    s->chunk = chunk > 0 ? chunk : def;
+}
 
 int ds4_session_common_prefix(const ds4_session *s, const int32_t *tokens, int n) {
     int k = 0;

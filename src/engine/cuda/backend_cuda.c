@@ -225,6 +225,19 @@ static void cu_model_free(ds4_model *m) {
     m->be_model = NULL;
 }
 
+static void mark_free(ds4_session *s) {
+    cu_session *cs = cu_s(s);
+    if (cs->mark)
+        for (uint32_t il = 0; il < s->m->cfg.n_layer; il++) {
+            ds4_cuda_use(s->m, NULL, ds4_cuda_layer_seg(s->m, il));
+            cu_layer *k = &cs->mark[il];
+            float *all[] = {k->raw, k->cmp_sv, k->cmp_sk, k->icmp_sv, k->icmp_sk};
+            for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ds4cu_free(all[i]);
+        }
+    free(cs->mark);
+    cs->mark = NULL;
+}
+
 static void cu_session_free(ds4_session *s) {
     cu_session *cs = cu_s(s);
     if (!cs) return;
@@ -239,6 +252,7 @@ static void cu_session_free(ds4_session *s) {
             for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ds4cu_free(all[i]);
         }
     free(cs->kv);
+    mark_free(s);
     for (int k = 0; k < cs->n_seg; k++) {
         cu_seg *g = &cs->seg[k];
         ds4_cuda_use(m, NULL, k);
@@ -384,8 +398,65 @@ static int cu_kv_import(ds4_session *s, uint32_t il, const ds4_kv_view *v, ds4_e
     return 0;
 }
 
+/* Device-to-device copies of what a mark holds (raw window, frontiers, row
+ * counts) from layer src to layer dst, on the layer's device. */
+static int copy_state(const ds4_session *s, uint32_t il, cu_layer *dst, const cu_layer *src) {
+    const ds4_kv_geom g = ds4_kv_geometry(&s->m->cfg, s->ctx, s->raw_window, il);
+    int rc = ds4_cuda_use(s->m, NULL, ds4_cuda_layer_seg(s->m, il));
+    rc |= ds4cu_d2d(dst->raw, src->raw, sizeof(float) * g.raw);
+    if (g.frontier) {
+        rc |= ds4cu_d2d(dst->cmp_sv, src->cmp_sv, sizeof(float) * g.frontier);
+        rc |= ds4cu_d2d(dst->cmp_sk, src->cmp_sk, sizeof(float) * g.frontier);
+    }
+    if (g.ifrontier) {
+        rc |= ds4cu_d2d(dst->icmp_sv, src->icmp_sv, sizeof(float) * g.ifrontier);
+        rc |= ds4cu_d2d(dst->icmp_sk, src->icmp_sk, sizeof(float) * g.ifrontier);
+    }
+    dst->n_comp = src->n_comp;
+    dst->n_idx = src->n_idx;
+    return rc;
+}
+
+static int cu_mark_save(ds4_session *s, ds4_err *err) {
+    cu_session *cs = cu_s(s);
+    const ds4_config *c = &s->m->cfg;
+    const int cur = cs->cur;
+    int rc = 0;
+    if (!cs->mark) {
+        if (!(cs->mark = calloc(c->n_layer, sizeof *cs->mark))) return ds4_errf(err, "out of memory for a session mark");
+        for (uint32_t il = 0; il < c->n_layer && !rc; il++) {
+            const ds4_kv_geom g = ds4_kv_geometry(c, s->ctx, s->raw_window, il);
+            cu_layer *k = &cs->mark[il];
+            rc = ds4_cuda_use(s->m, NULL, ds4_cuda_layer_seg(s->m, il)) || !(k->raw = dalloc(g.raw)) ||
+                 (g.frontier && (!(k->cmp_sv = dalloc(g.frontier)) || !(k->cmp_sk = dalloc(g.frontier)))) ||
+                 (g.ifrontier && (!(k->icmp_sv = dalloc(g.ifrontier)) || !(k->icmp_sk = dalloc(g.ifrontier))));
+        }
+        if (rc) mark_free(s);
+    }
+    for (uint32_t il = 0; il < c->n_layer && !rc; il++) rc = copy_state(s, il, &cs->mark[il], &cs->kv[il]);
+    for (int k = 0; k < cs->n_seg && !rc; k++) rc = ds4_cuda_use(s->m, NULL, k) || ds4cu_sync();
+    ds4_cuda_use(s->m, cs, cur);
+    /* A failed mark is only a lost shortcut: session.c then rebuilds from 0. */
+    if (rc) return ds4_errf(err, "session mark: GPU memory or copy failed: %s", ds4cu_error());
+    return 0;
+}
+
+static void cu_mark_restore(ds4_session *s) {
+    cu_session *cs = cu_s(s);
+    const int cur = cs->cur;
+    for (uint32_t il = 0; il < s->m->cfg.n_layer; il++) copy_state(s, il, &cs->kv[il], &cs->mark[il]);
+    for (int k = 0; k < cs->n_seg; k++) {
+        ds4_cuda_use(s->m, NULL, k);
+        ds4cu_sync();
+    }
+    ds4_cuda_use(s->m, cs, cur);
+}
+
 const ds4_backend ds4_backend_cuda = {
     .name = "cuda",
+    /* The grouped-expert GEMMs reward big batches: 8-layer synth on an H100,
+     * 3436 -> 4837 prefill tok/s at 2k from 256- to 1024-token chunks. */
+    .prefill_chunk = 1024,
     .model_init = cu_model_init,
     .model_free = cu_model_free,
     .session_init = cu_session_init,
@@ -395,6 +466,8 @@ const ds4_backend ds4_backend_cuda = {
     .kv_counts = cu_kv_counts,
     .kv_export = cu_kv_export,
     .kv_import = cu_kv_import,
+    .mark_save = cu_mark_save,
+    .mark_restore = cu_mark_restore,
 };
 #else
 typedef int ds4_cuda_backend_unused;

@@ -71,6 +71,10 @@ typedef struct cu_seg {
 typedef struct cu_session {
     uint32_t raw_cap, comp_cap;
     cu_layer *kv;          /* each layer's caches on its segment's device */
+    /* The rewind mark (backend.h): per layer, on the layer's device, a copy of
+     * the raw window and compressor frontiers plus the row counts; comp/idx
+     * stay NULL (compressed rows are append-only). Allocated on first use. */
+    cu_layer *mark;
     /* The current segment's state (seg[cur], swapped by ds4_cuda_use), so
      * the per-layer code reads the tables and scratch of the device it runs on. */
     float *rope[2];        /* [dense, compressed]: ctx × n_rot (cos, sin) */
