@@ -83,6 +83,23 @@ ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_err 
             m->be = &ds4_backend_cuda;
             return m;
         }
+        /* Too big for device 0 alone: the layers split across every GPU
+         * (what --gpus 0,1,... does), e.g. the q2 model on two 80 GB cards. */
+        const int ndev = ds4cu_device_count();
+        if (ndev > 1 && (uint32_t)ndev <= c->n_layer) {
+            size_t at = 0;
+            for (int i = 0; i < ndev && at + 8 < sizeof m->gpus; i++)
+                at += (size_t)snprintf(m->gpus + at, sizeof m->gpus - at, i ? ",%d" : "%d", i);
+            ds4_err merr = {{0}};
+            if (ds4_backend_cuda.model_init(m, &merr) == 0) {
+                fprintf(stderr, "ds4: the weights do not fit one GPU; split across %d GPUs (--gpus %s)\n", ndev,
+                        m->gpus);
+                m->be = &ds4_backend_cuda;
+                return m;
+            }
+            fprintf(stderr, "ds4: not using %d GPUs together (%s)\n", ndev, merr.msg);
+            m->gpus[0] = 0;
+        }
         fprintf(stderr, "ds4: not using the GPU (%s); running on the CPU\n", cerr.msg);
     }
 #endif
