@@ -12,7 +12,7 @@ arch=${1:-90}
 bundle=${DS4_GPU_BUNDLE:-.gpu}
 bd=build-gpu${bundle#.gpu}
 bins="$bd/tests/test_cuda_ops $bd/tests/test_cuda_gemm $bd/tests/test_cuda_golden $bd/bin/ds4-synth $bd/bin/ds4 $bd/bench/gpu_decode"
-bins="$bins $bd/tests/test_cuda_multi" # --gpus: the split path (tests/gpu/multi.sh)
+bins="$bins $bd/tests/test_cuda_multi $bd/tests/test_cuda_session" # --gpus split path; rewind marks
 make -j"$(nproc)" BUILD=$bd CUDA=1 CU_ARCHS="-gencode arch=compute_$arch,code=sm_$arch" \
     NVFLAGS="-O3 -std=c++17 -lineinfo -gencode arch=compute_$arch,code=sm_$arch -Xcompiler -Wall,-Wextra,-Werror -Isrc --fmad=false" $bins
 rm -rf "$bundle" && mkdir -p "$bundle/bin" "$bundle/lib"
@@ -20,4 +20,5 @@ for b in $bins; do
     cp "$b" "$bundle/bin/"
     ldd "$b" | awk '/=>/ {print $3} /ld-linux/ {print $1}'
 done | sort -u | grep -v '^$' | grep -v libcuda.so | while read -r l; do cp -L "$l" "$bundle/lib/"; done
+echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src tests bench || echo +dirty)" >"$bundle/COMMIT"
 du -sh "$bundle"

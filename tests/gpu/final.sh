@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# tests/gpu/final.sh - the whole GPU check of one commit in a single device
+# call (device budget is scarce): every CUDA test suite at once (they are
+# small and share the card), the 8-layer full-width model synthesized
+# meanwhile, then the decode/prefill benches (fast, --exact, the opt-in
+# DS4_CUDA_F16X exact kernel, 2048-token prefill chunks) one at a time, and
+# last, with the GPU idle, the CPU decode benchmark of bench/cpu_decode.sh
+# when its static binaries (.cpu-bench/) were carried too.
+# usage (device machine): run with carry [".gpu-NAME", ".cpu-bench"]:
+#   DS4_GPU_BUNDLE=.gpu-NAME bash tests/gpu/final.sh
+# Knobs: DS4_FINAL_STEPS (tests,bench,cpu), DS4_FINAL_CPU_SWEEP (ds4-bench args).
+set -u
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/ds4-final}
+mkdir -p "$OUT"
+exec > >(tee -a "$OUT/final.log") 2>&1
+B=${DS4_GPU_BUNDLE:-.gpu}
+STEPS=${DS4_FINAL_STEPS:-tests,bench,cpu}
+step() { [[ ",$STEPS," == *",$1,"* ]]; }
+run() { local bin=$1; shift
+    "$PWD/$B/lib/ld-linux-x86-64.so.2" --library-path "$PWD/$B/lib:/usr/local/nvidia/lib64:/usr/lib/x86_64-linux-gnu:/usr/local/cuda/lib64" "$PWD/$B/bin/$bin" "$@"; }
+t0=$SECONDS
+echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | head -1) x $(nvidia-smi -L | wc -l); bundle $B ($(cat "$B/COMMIT" 2>/dev/null))"
+model=/dev/shm/ds4-full-8.gguf
+fail=0
+if step tests; then
+    run ds4-synth --preset full --layers 8 --vocab bytes -o "$model" >"$OUT/synth.log" 2>&1 &
+    synth=$!
+    for t in test_cuda_ops test_cuda_gemm test_cuda_golden test_cuda_multi test_cuda_session; do
+        (timeout 420 bash -c "$(declare -f run); B=$B; run $t" >"$OUT/$t.log" 2>&1; echo "rc=$?" >>"$OUT/$t.log") &
+    done
+    (DS4_CUDA_F16X=1 timeout 420 bash -c "$(declare -f run); B=$B; run test_cuda_golden" >"$OUT/golden-f16x.log" 2>&1;
+     echo "rc=$?" >>"$OUT/golden-f16x.log") &
+    (DS4_CUDA_F16X=1 timeout 420 bash -c "$(declare -f run); B=$B; run test_cuda_ops" >"$OUT/ops-f16x.log" 2>&1;
+     echo "rc=$?" >>"$OUT/ops-f16x.log") &
+    wait
+    for f in test_cuda_ops test_cuda_gemm test_cuda_golden test_cuda_multi test_cuda_session golden-f16x ops-f16x; do
+        echo "-- $f: $(grep -E '^# ' "$OUT/$f.log" | tail -1) $(tail -1 "$OUT/$f.log")"
+        grep -E '^(FAIL|not ok)' "$OUT/$f.log" | head -5
+        tail -1 "$OUT/$f.log" | grep -q 'rc=0' || fail=1
+    done
+    echo "== tests done ($((SECONDS - t0)) s)"
+    wait $synth 2>/dev/null
+fi
+if step bench; then
+    [[ -f $model ]] || run ds4-synth --preset full --layers 8 --vocab bytes -o "$model" >"$OUT/synth.log" 2>&1
+    echo "== bench fast, default chunk ($((SECONDS - t0)) s)"
+    run gpu_decode -m "$model" --ctx 2048,8192 --gen 32 || fail=1
+    echo "== bench --exact ($((SECONDS - t0)) s)"
+    run gpu_decode -m "$model" --ctx 2048 --gen 32 --exact || fail=1
+    echo "== bench --exact DS4_CUDA_F16X=1 ($((SECONDS - t0)) s)"
+    DS4_CUDA_F16X=1 run gpu_decode -m "$model" --ctx 2048 --gen 32 --exact || fail=1
+    echo "== bench fast, 2048-token chunks ($((SECONDS - t0)) s)"
+    DS4_BENCH_CHUNK=2048 DS4_CUDA_BATCH=2048 run gpu_decode -m "$model" --ctx 8192 --gen 8 || fail=1
+    rm -f "$model"
+fi
+if step cpu && [[ -x .cpu-bench/ds4-bench ]]; then
+    echo "== CPU decode ($((SECONDS - t0)) s)"
+    DS4_CPU_SWEEP=${DS4_FINAL_CPU_SWEEP:---ctx-start 64 --ctx-max 128 --step-incr 64 --gen-tokens 32} \
+        OUT=$OUT timeout 300 bash bench/cpu_decode.sh .cpu-bench || fail=1
+fi
+echo "== done in $((SECONDS - t0)) s, fail=$fail"
+exit $fail
