@@ -215,6 +215,7 @@ static void heads_range(void *vctx, int64_t h0, int64_t h1) {
     const float scale = 1.0f / sqrtf((float)D);
     const uint32_t nvis = hc->n_raw + hc->n_sel;
     const int simd = have_avx2();
+    float rc[512], rs[512];
     float *sc = malloc(sizeof(float) * (nvis ? nvis : 1));
     const float **rows = malloc(sizeof(float *) * (nvis ? nvis : 1));
     uint32_t k = 0;
@@ -261,6 +262,10 @@ static void heads_range(void *vctx, int64_t h0, int64_t h1) {
         }
         const float inv = 1.0f / den;
         for (uint32_t i = 0; i < D; i++) o[i] *= inv;
+        /* the output's inverse RoPE (§4.6.6), per head, here rather than in
+         * a serial pass over all heads afterwards */
+        if (h == h0) ds4_rope_cs(a->rope, hc->p, rc, rs);
+        ds4_rope_apply(o, 1, (int)D, a->rope->n_rot, rc, rs, 1);
     }
     free(sc);
     free(rows);

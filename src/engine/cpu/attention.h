@@ -22,7 +22,7 @@ typedef struct ds4_attn_args {
     const float *icmp_norm;
     const float *qI, *wI;          /* n × IH × 128 (rotated + QAT), n × IH (scaled) */
     const float *sinks;
-    float *o;                      /* n × H × D out */
+    float *o;                      /* n × H × D out, inverse RoPE applied */
 } ds4_attn_args;
 
 void ds4_cpu_attention(const ds4_attn_args *a);

@@ -199,12 +199,21 @@ static void rope_rows(const ds4_rope *rope, float *x, int n, int64_t pos0, int n
     }
 }
 
-/* Per-head RMSNorm of q (no weight), heads split across the pool. */
-typedef struct { float *q; int D; float eps; } head_norm_ctx;
+/* Per-head RMSNorm of q (no weight), then its RoPE, heads split across the
+ * pool (both per head; the rotation table is recomputed per part, the same
+ * values as the serial rope_rows'). */
+typedef struct { float *q; int D, H; float eps; const ds4_rope *rope; int64_t pos0; } head_norm_ctx;
 
 static void head_norm_range(void *vctx, int64_t h0, int64_t h1) {
     const head_norm_ctx *c = vctx;
-    for (int64_t h = h0; h < h1; h++) ds4_rmsnorm(c->q + h * c->D, NULL, c->q + h * c->D, c->D, c->eps);
+    float cs[512], sn[512];
+    int64_t t_cs = -1;
+    for (int64_t h = h0; h < h1; h++) {
+        const int64_t t = h / c->H;
+        if (t != t_cs) { ds4_rope_cs(c->rope, c->pos0 + t, cs, sn); t_cs = t; }
+        ds4_rmsnorm(c->q + h * c->D, NULL, c->q + h * c->D, c->D, c->eps);
+        ds4_rope_apply(c->q + h * c->D, 1, c->D, c->rope->n_rot, cs, sn, 0);
+    }
 }
 
 static void attention_layer(ds4_session *ss, uint32_t il, scratch *s, int n, int64_t pos0) {
@@ -230,11 +239,10 @@ static void attention_layer(ds4_session *ss, uint32_t il, scratch *s, int n, int
         ds4_rmsnorm(s->qa + (size_t)t * c->q_lora, ds4_wt_f32(&L->q_a_norm), s->qr + (size_t)t * c->q_lora,
                     (int)c->q_lora, c->rms_eps);
     ds4_cpu_matmul(m->pool, &L->q_b, s->qr, n, 1, s->q, m->exact);
-    head_norm_ctx hn = {s->q, (int)D, c->rms_eps};
+    head_norm_ctx hn = {s->q, (int)D, (int)H, c->rms_eps, rope, pos0};
     ds4_pool_for(m->pool, (int64_t)n * H, 8, head_norm_range, &hn);
     for (int t = 0; t < n; t++)
         ds4_rmsnorm(s->kvr + (size_t)t * D, ds4_wt_f32(&L->kv_norm), s->kvv + (size_t)t * D, (int)D, c->rms_eps);
-    rope_rows(rope, s->q, n, pos0, (int)H, (int)D, 0);
     rope_rows(rope, s->kvv, n, pos0, 1, (int)D, 0);
     for (int t = 0; t < n; t++) ds4_fp8_kv(s->kvv + (size_t)t * D, (int)(D - c->n_rot));
 
@@ -267,7 +275,6 @@ static void attention_layer(ds4_session *ss, uint32_t il, scratch *s, int n, int
         }
     }
     ds4_cpu_attention(&a);
-    rope_rows(rope, s->o, n, pos0, (int)H, (int)D, 1);
     ds4_cpu_matmul(m->pool, &L->out_a, s->o, n, (int)c->o_groups, s->lo, m->exact);
     ds4_cpu_matmul(m->pool, &L->out_b, s->lo, n, 1, s->fo, m->exact);
 }
