@@ -1,7 +1,7 @@
 /* moe.c - see moe.h. Work is flattened to (token, slot) pairs × rows so that
  * even a single decoded token spreads its 6 experts over all threads (by
- * rows, not by expert: 6 experts × 8 units of 256 rows for gate/up, 6 × E
- * rows for down). */
+ * rows, not by expert: 6 experts × 8 units of 256 rows for gate/up; for down,
+ * units of 64 output rows, each with all 6 experts and their sum). */
 #include "engine/cpu/moe.h"
 
 #include <math.h>
@@ -67,7 +67,7 @@ typedef struct moe_ctx {
     const float *w;            /* n × K expert weights */
     const ds4_block_q8_K *xq;  /* n × E/256 */
     ds4_block_q8_K *mq;        /* pairs × F/256 */
-    float *dout;               /* pairs × E */
+    float *out;                /* n × E: the layer's routed-expert output */
 } moe_ctx;
 
 /* Unit u in [0, pairs × F/256) is 256 rows of gate and up of one (token,
@@ -97,18 +97,28 @@ static void gate_up_range(void *vctx, int64_t u0, int64_t u1) {
     }
 }
 
-static void down_range(void *vctx, int64_t i0, int64_t i1) {
+/* Unit u in [0, n × E/64) is 64 output rows d of one token: the down
+ * product of each of its K experts for those rows, then their sum in slot
+ * order from 0.0f (the reference's per-d sum, done here instead of in a
+ * serial pass over all tokens and rows afterwards). */
+#define DOWN_ROWS 64
+static void down_range(void *vctx, int64_t u0, int64_t u1) {
     const moe_ctx *c = vctx;
     const rows_k_fn fd = rows_for(c->L->down_exps.type);
     const uint64_t rb = c->L->down_exps.row_bytes;
-    for (int64_t i = i0; i < i1;) {
-        const int64_t pair = i / c->E, d = i % c->E;
-        int64_t end = (pair + 1) * c->E;
-        if (end > i1) end = i1;
-        const uint64_t e = (uint64_t)c->sel[pair];
-        fd(c->F, end - i, c->L->down_exps.data + (e * c->E + (uint64_t)d) * rb, rb, c->mq + pair * (c->F / 256),
-           c->dout + i);
-        i = end;
+    const int64_t per_tok = (c->E + DOWN_ROWS - 1) / DOWN_ROWS;
+    float part[DOWN_ROWS];
+    for (int64_t u = u0; u < u1; u++) {
+        const int64_t t = u / per_tok, d0 = (u % per_tok) * DOWN_ROWS;
+        const int64_t nr = d0 + DOWN_ROWS <= (int64_t)c->E ? DOWN_ROWS : (int64_t)c->E - d0;
+        float *o = c->out + t * c->E + d0;
+        for (int64_t i = 0; i < nr; i++) o[i] = 0.0f;
+        for (uint32_t k = 0; k < c->K; k++) {
+            const int64_t pair = t * c->K + k;
+            const uint64_t e = (uint64_t)c->sel[pair];
+            fd(c->F, nr, c->L->down_exps.data + (e * c->E + (uint64_t)d0) * rb, rb, c->mq + pair * (c->F / 256), part);
+            for (int64_t i = 0; i < nr; i++) o[i] += part[i];
+        }
     }
 }
 
@@ -126,18 +136,9 @@ void ds4_cpu_moe(const ds4_model *m, uint32_t il, const float *xf, const int32_t
 
     ds4_block_q8_K *xq = malloc(sizeof *xq * (size_t)n * (E / 256));
     for (int t = 0; t < n; t++) ds4_quantize_q8_K(xf + (size_t)t * E, xq + (size_t)t * (E / 256), E);
-    float *dout = malloc(sizeof(float) * pairs * E);
     ds4_block_q8_K *mq = malloc(sizeof *mq * pairs * (F / 256));
-    moe_ctx mc = {L, E, F, K, clampv, sel, w, xq, mq, dout};
+    moe_ctx mc = {L, E, F, K, clampv, sel, w, xq, mq, moe};
     ds4_pool_for(m->pool, (int64_t)(pairs * (F / 256)), 1, gate_up_range, &mc);
-    ds4_pool_for(m->pool, (int64_t)(pairs * E), 131072 / F + 1, down_range, &mc);
-    for (int t = 0; t < n; t++) {
-        float *o = moe + (size_t)t * E;
-        for (uint32_t d = 0; d < E; d++) {
-            float acc = 0.0f;
-            for (uint32_t k = 0; k < K; k++) acc += dout[((size_t)t * K + k) * E + d];
-            o[d] = acc;
-        }
-    }
-    free(lg); free(sel); free(w); free(xq); free(dout); free(mq);
+    ds4_pool_for(m->pool, (int64_t)n * ((E + DOWN_ROWS - 1) / DOWN_ROWS), 1, down_range, &mc);
+    free(lg); free(sel); free(w); free(xq); free(mq);
 }
