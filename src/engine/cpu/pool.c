@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,15 +32,19 @@ struct ds4_pool {
     pthread_t *th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    _Atomic uint64_t gen;  /* bumped once per posted loop */
-    _Atomic int pending;   /* workers still running the current loop */
+    /* What idle workers spin on, what finishing workers write and what
+     * working ones claim parts from sit on separate cache lines, so that
+     * spinning readers do not slow down the writers (false sharing). */
+    _Alignas(64) _Atomic uint64_t gen;  /* bumped once per posted loop */
     _Atomic int sleepers;  /* workers blocked (or about to block) on cv */
     _Atomic int stop;
     ds4_range_fn fn;
     void *ctx;
     int64_t total, chunk;
     int parts, parts_per_thread;
-    _Atomic int next;      /* next part to claim */
+    _Alignas(64) _Atomic int pending;   /* workers still running the current loop */
+    _Alignas(64) _Atomic int next;      /* next part to claim */
+    char pad_[60];
     int64_t spin_ns;
     /* DS4_POOL_STATS=1: loops posted, and the caller's time inside them
      * versus the time from the first loop's start to the last one's end,
@@ -110,8 +115,9 @@ ds4_pool *ds4_pool_new(int n_threads) {
         n_threads = c > 0 ? (int)c : 1;
     }
     if (n_threads > 256) n_threads = 256;
-    ds4_pool *p = calloc(1, sizeof *p);
+    ds4_pool *p = aligned_alloc(64, (sizeof *p + 63) / 64 * 64);
     if (!p) return NULL;
+    memset(p, 0, sizeof *p);
     p->n = n_threads;
     const char *spin = getenv("DS4_POOL_SPIN_US");
     p->spin_ns = (spin ? atoll(spin) : 200) * 1000;
