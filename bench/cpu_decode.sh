@@ -6,7 +6,8 @@
 #   make BUILD=build-cpubench CUDA=0 LDFLAGS=-static build-cpubench/bin/ds4-bench \
 #        build-cpubench/bin/ds4-synth build-cpubench/bench/matvec build-cpubench/bench/kernel_cycles
 #   mkdir -p .cpu-bench && cp build-cpubench/bin/ds4-bench build-cpubench/bin/ds4-synth \
-#        build-cpubench/bench/matvec build-cpubench/bench/kernel_cycles .cpu-bench/
+#        build-cpubench/bench/matvec build-cpubench/bench/kernel_cycles .cpu-bench/ \
+#        && git rev-parse --short HEAD > .cpu-bench/COMMIT
 #
 # and the folder (git-ignored) is carried over: bash bench/cpu_decode.sh .cpu-bench
 #
@@ -29,7 +30,8 @@ PROMPT=${DS4_CPU_PROMPT:-README.md}
 t0=$SECONDS
 echo "== $(date -u +%FT%TZ) $(grep -m1 'model name' /proc/cpuinfo) x $NT, $(free -g | awk '/Mem:/{print $2}') GiB"
 grep -o -m1 -w 'avx512_vnni\|avx512vnni' /proc/cpuinfo | head -1
-echo "== git $(git rev-parse --short HEAD 2>/dev/null) (binaries built from the same tree)"
+# The device's copy of the tree may carry another .git; the bundle records its commit.
+echo "== binaries built from $(cat "$B/COMMIT" 2>/dev/null || echo 'an unrecorded commit') (tree here: $(git rev-parse --short HEAD 2>/dev/null))"
 
 echo "== synth"
 "$B/ds4-synth" --layers 4 --experts 32 --vocab bytes --seed 11 -o "$MODEL" || exit 1
