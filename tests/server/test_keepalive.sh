@@ -13,7 +13,8 @@ sse /v1/chat/completions "{\"stream\":true,\"messages\":[{\"role\":\"user\",\"co
 grep -q '^: prefill$' "$TMP/sse" || fail "chat: no keepalive comment: $(head -c 600 "$TMP/sse")"
 tail -n 2 "$TMP/sse" | grep -q '^data: \[DONE\]$' || fail "chat stream did not end with [DONE]"
 
-sse /v1/messages "{\"stream\":true,\"max_tokens\":64,\"messages\":[{\"role\":\"user\",\"content\":\"$long\"}]}"
+# (another prompt than the chat request's: reusing its whole KV would leave no prefill to ping in)
+sse /v1/messages "{\"stream\":true,\"max_tokens\":64,\"messages\":[{\"role\":\"user\",\"content\":\"x $long\"}]}"
 grep -q '^event: ping$' "$TMP/sse" || fail "anthropic: no ping event"
 head -n 1 "$TMP/sse" | grep -q '^event: message_start$' || fail "anthropic: message_start is not first"
 grep -q '^event: message_stop$' "$TMP/sse" || fail "anthropic: no message_stop"
