@@ -71,7 +71,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     ds4_err err = {{0}};
-    ds4_model_opts mo = {.backend = backend, .exact = exact ? 0 : -1, .gpus = gpus};
+    ds4_model_opts mo = {.backend = backend, .exact = exact ? 1 : -1, .gpus = gpus};
     double t0 = now();
     ds4_model *m = ds4_model_load(path, &mo, &err);
     if (!m) { fprintf(stderr, "gpu_decode: %s\n", err.msg); return 1; }

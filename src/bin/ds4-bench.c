@@ -24,7 +24,7 @@ static void usage(FILE *o) {
     fprintf(o,
             "usage: ds4-bench -m MODEL --prompt-file F --ctx-start A --ctx-max B --step-incr S --gen-tokens N\n"
             "                 [--backend cpu|cuda] [--gpus LIST] [--threads T] [--csv OUT.csv] [--svg OUT.svg]\n"
-            "                 [--bw-mb MB] [--bw-threads T] [--fast]\n"
+            "                 [--bw-mb MB] [--bw-threads T] [--fast | --quality]\n"
             "       ds4-bench -m MODEL --weight-bytes [--ctx-start A] [--ctx-max B]\n"
             "\n"
             "Prefills the prompt (repeated to B tokens) to each frontier A, A+S, ..., B and there\n"
@@ -34,7 +34,8 @@ static void usage(FILE *o) {
             "bandwidth measured in this run (streaming read of --bw-mb MiB, default 1024, with\n"
             "--bw-threads threads, default all cores).\n"
             "--fast runs the engine with exact = -1 (reassociated F16 sums; Q8_0 stays exact, its\n"
-            "multi-row kernel is the faster one); the default is the exact reference order.\n"
+            "multi-row kernel is the faster one), --quality with the exact reference order; the\n"
+            "default is the backend's (exact on the CPU, fast on CUDA).\n"
             "The header line says which mode ran.\n"
             "--weight-bytes only prints the weight bytes per decoded token at contexts A and B\n"
             "(default 1 and 1048576) from the file's tensor table, without loading the model.\n");
@@ -79,12 +80,13 @@ int main(int argc, char **argv) {
     const char *model = NULL, *prompt_file = NULL, *csv = NULL, *svg = NULL, *backend = NULL, *gpus = NULL;
     ds4_sweep_opts so = {0, 0, 0, 0};
     int threads = 0, bw_mb = 1024, bw_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    int have_a = 0, have_b = 0, have_s = 0, have_n = 0, weights_only = 0, fast = 0;
+    int have_a = 0, have_b = 0, have_s = 0, have_n = 0, weights_only = 0, fast = 0, quality = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         if (!strcmp(a, "--weight-bytes")) { weights_only = 1; continue; }
         if (!strcmp(a, "--fast")) { fast = 1; continue; }
+        if (!strcmp(a, "--quality")) { quality = 1; continue; }
         if (a[0] == '-' && !v) { fprintf(stderr, "ds4-bench: %s needs a value\n", a); return 2; }
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = argv[++i];
         else if (!strcmp(a, "--prompt-file")) prompt_file = argv[++i];
@@ -112,7 +114,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     ds4_err e = {{0}};
-    ds4_model_opts mo = {.backend = backend, .n_threads = threads, .exact = fast ? -1 : 0, .gpus = gpus};
+    ds4_model_opts mo = {.backend = backend, .n_threads = threads, .exact = fast ? -1 : quality ? 1 : 0, .gpus = gpus};
     ds4_model *m = ds4_model_load(model, &mo, &e);
     if (!m) { fprintf(stderr, "ds4-bench: %s\n", e.msg); return 1; }
     int rc = 1;
@@ -139,7 +141,7 @@ int main(int argc, char **argv) {
     if (ds4_bench_weight_bytes(ds4_model_gguf(m), (uint64_t)so.ctx_start, &wb0, &e)) { fprintf(stderr, "ds4-bench: %s\n", e.msg); goto out; }
     printf("# model %s (%s), %d layers, width %d; backend %s, threads %d, mode %s\n", ds4_model_name(m), model,
            ds4_model_n_layer(m), ds4_model_n_embd(m), ds4_model_backend(m),
-           threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN), fast ? "fast (reassociated F16 sums)" : "exact");
+           threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN), ds4_model_exact(m) ? "exact" : "fast (reassociated F16 sums)");
     printf("# prompt %s: %zu tokens (repeated to %d); %d greedy tokens per frontier\n", prompt_file, one.n, so.ctx_max, so.gen_tokens);
     printf("# bandwidth %.2f GB/s (streaming read, %d MiB, %d threads); weight bytes/token %.4f GB at context %d\n",
            bw0 / 1e9, bw_mb, bw_threads, wb0 / 1e9, so.ctx_start);

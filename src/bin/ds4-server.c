@@ -146,6 +146,8 @@ int main(int argc, char **argv) {
         ds4s_http_stop(s);
         return 1;
     }
+    logf_("backend %s, %s kernels%s", ds4_model_backend(s->model), ds4_model_exact(s->model) ? "exact" : "fast",
+          ds4_model_exact(s->model) || s->cfg.quality ? "" : " (--quality for the exact reference order)");
     if (s->cfg.steer_file && ds4_model_load_steering(s->model, s->cfg.steer_file, &err) != 0) {
         fprintf(stderr, "ds4-server: --dir-steering-file: %s\n", err.msg);
         ds4s_http_stop(s);

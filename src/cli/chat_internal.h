@@ -30,6 +30,7 @@ typedef struct chat_opts {
     int steer_ffn_set;
     const char *backend;
     const char *gpus;           /* --gpus LIST */
+    int quality;                /* --quality: exact reference-order kernels on every backend */
     int threads;
     ds4_think_mode think;
     const char *prompt;         /* -p: one-shot */

@@ -102,7 +102,7 @@ chat *chat_new(const chat_opts *o, ds4_err *err) {
     c->o = *o;
     c->think = o->think;
     c->at_line_start = 1;
-    ds4_model_opts mo = {.backend = o->backend, .n_threads = o->threads, .exact = 0, .gpus = o->gpus};
+    ds4_model_opts mo = {.backend = o->backend, .n_threads = o->threads, .exact = o->quality ? 1 : 0, .gpus = o->gpus};
     c->m = ds4_model_load(o->model, &mo, err);
     if (!c->m) goto fail;
     c->g = (gguf_file *)ds4_model_gguf(c->m);

@@ -43,6 +43,7 @@ static void usage(FILE *o) {
             "      --dir-steering-attn S steering scale after attention outputs (default 0)\n"
             "      --backend NAME        cpu|cuda (default: fastest present)\n"
             "      --gpus LIST           CUDA devices to split the layers across, e.g. 0,1 (default 0)\n"
+            "      --quality             exact reference-order kernels (CUDA defaults to faster ones)\n"
             "  -t, --threads N           CPU threads (default: all cores)\n"
             "      --dump-logprobs FILE  one JSON line per sampled token with its log-probability\n"
             "      --logprobs-top-k K    alternatives per line in --dump-logprobs (default 5)\n"
@@ -277,6 +278,7 @@ int ds4_cmd_chat(int argc, char **argv) {
         else if (ARG("--dir-steering-attn")) { NEED(); if (parse_float(a, v, -100, 100, &o.steer_attn)) return 2; }
         else if (ARG("--backend")) { NEED(); o.backend = v; }
         else if (ARG("--gpus")) { NEED(); o.gpus = v; }
+        else if (ARG("--quality")) o.quality = 1;
         else if (ARG("-t") || ARG("--threads")) { NEED(); if (parse_int(a, v, 0, 4096, &o.threads)) return 2; }
         else if (ARG("--dump-logprobs")) { NEED(); o.logprobs_path = v; }
         else if (ARG("--logprobs-top-k")) { NEED(); if (parse_int(a, v, 0, 1024, &o.logprobs_k)) return 2; }

@@ -20,7 +20,7 @@ static void usage(FILE *o) {
 
 int ds4_cmd_golden(int argc, char **argv) {
     const char *model = NULL, *like = NULL, *outp = NULL, *steer = NULL;
-    ds4_model_opts mo = {0};
+    ds4_model_opts mo = {.exact = 1}; /* goldens compare the reference order unless --fast */
     ds4_golden_opts go = {0};
     int have_ffn = 0, have_attn = 0;
     for (int i = 1; i < argc; i++) {

@@ -34,6 +34,7 @@ typedef struct ds4_kv_view {
 typedef struct ds4_backend {
     const char *name;
     int prefill_chunk;     /* tokens per forward call in a session's prefill (0 = 256) */
+    int default_fast;      /* ds4_model_opts.exact == 0 picks the fast (reassociated) kernels */
     int (*model_init)(struct ds4_model *m, ds4_err *err);
     void (*model_free)(struct ds4_model *m);
     int (*session_init)(struct ds4_session *s, ds4_err *err);

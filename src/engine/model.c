@@ -11,6 +11,15 @@
 #include "engine/cuda/ops.h"
 #endif
 
+/* exact 1 / -1 as asked; 0: the backend's choice (the CPU's fast sums gain
+ * nothing, so it stays exact; CUDA defaults to its fast kernels). */
+static ds4_model *settle_mode(ds4_model *m, const ds4_model_opts *opts) {
+    m->exact = opts->exact > 0 ? 1 : opts->exact < 0 ? 0 : !m->be->default_fast;
+    return m;
+}
+
+int ds4_model_exact(const ds4_model *m) { return m->exact; }
+
 ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_err *err) {
     ds4_model_opts def = {0};
     if (!opts) opts = &def;
@@ -71,7 +80,7 @@ ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_err 
                   c->yarn_beta_slow);
     ds4_rope_init(&m->rope_comp, (int)c->n_rot, c->compress_rope_base, 1, c->yarn_factor, c->yarn_orig_ctx,
                   c->yarn_beta_fast, c->yarn_beta_slow);
-    m->exact = opts->exact >= 0 ? 1 : 0;
+    m->exact = opts->exact >= 0 ? 1 : 0; /* settled below, once the backend is known */
     if (opts->gpus) snprintf(m->gpus, sizeof m->gpus, "%s", opts->gpus);
     m->pool = ds4_pool_new(opts->n_threads);
     if (!m->pool) { ds4_errf(err, "cannot start CPU threads"); goto fail; }
@@ -81,7 +90,7 @@ ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_err 
         ds4_err cerr = {{0}};
         if (ds4_backend_cuda.model_init(m, &cerr) == 0) {
             m->be = &ds4_backend_cuda;
-            return m;
+            return settle_mode(m, opts);
         }
         /* Too big for device 0 alone: the layers split across every GPU
          * (what --gpus 0,1,... does), e.g. the q2 model on two 80 GB cards. */
@@ -95,7 +104,7 @@ ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_err 
                 fprintf(stderr, "ds4: the weights do not fit one GPU; split across %d GPUs (--gpus %s)\n", ndev,
                         m->gpus);
                 m->be = &ds4_backend_cuda;
-                return m;
+                return settle_mode(m, opts);
             }
             fprintf(stderr, "ds4: not using %d GPUs together (%s)\n", ndev, merr.msg);
             m->gpus[0] = 0;
@@ -105,7 +114,7 @@ ds4_model *ds4_model_load(const char *path, const ds4_model_opts *opts, ds4_err 
 #endif
     if (be->model_init(m, err)) goto fail;
     m->be = be;
-    return m;
+    return settle_mode(m, opts);
 fail:
     ds4_model_free(m);
     return NULL;

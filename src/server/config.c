@@ -33,7 +33,7 @@ static const flag flags[] = {
     {"-n", "--tokens", NULL, K_INT1, OFF(tokens), 0, 0, NULL, "N", "default max output tokens (default 393216), clamped to free context"},
     {"-t", "--threads", NULL, K_INT1, OFF(threads), 0, 0, NULL, "N", "CPU threads (default: all cores)"},
     {"--chdir", NULL, NULL, K_STR, OFF(chdir_to), 0, 0, NULL, "DIR", "chdir to DIR before loading"},
-    {"--quality", NULL, NULL, K_FLAG, OFF(quality), 0, 0, NULL, NULL, "prefer exact kernels over faster approximations"},
+    {"--quality", NULL, NULL, K_FLAG, OFF(quality), 0, 0, NULL, NULL, "exact reference-order kernels (CUDA otherwise uses faster ones)"},
     {"--dir-steering-file", NULL, NULL, K_STR, OFF(steer_file), 0, 0, NULL, "FILE", "directional steering vectors (n_layer x n_embd f32)"},
     {"--dir-steering-ffn", NULL, NULL, K_F, OFF(steer_ffn), -100, 100, NULL, "F", "steering scale after FFN outputs, -100..100 (default 1 with a file, else 0)"},
     {"--dir-steering-attn", NULL, NULL, K_F, OFF(steer_attn), -100, 100, NULL, "F", "steering scale after attention outputs, -100..100 (default 0)"},

@@ -14,7 +14,13 @@ sleep 0.3
 curl -s -H 'Content-Type: application/json' -d '{"messages":[{"role":"user","content":"LONGTEXT b"}],"max_tokens":3000}' \
     "$BASE/v1/chat/completions" >"$TMP/s2" &
 c2=$!
-sleep 0.3
+# The second request must be queued before the signal (a fixed sleep lost
+# that race on a loaded machine: curl had not connected yet).
+for _ in $(seq 100); do
+    curl -s "$BASE/metrics" | grep -q '^ds4_queue_depth [1-9]' && break
+    sleep 0.05
+done
+curl -s "$BASE/metrics" | grep -q '^ds4_queue_depth [1-9]' || fail "second request never queued"
 grep -q '"reasoning_content":"' "$TMP/s1" || fail "stream had not started: $(head -c 300 "$TMP/s1")"
 t0=$SECONDS
 stop_server

@@ -42,7 +42,7 @@ static ds4_model *load(const char *name) {
         char path[256];
         snprintf(path, sizeof path, "oracle/%s/ds4-synth-%s.gguf", name, name);
         ds4_err err = {{0}};
-        ds4_model_opts o = {.backend = "cuda"};
+        ds4_model_opts o = {.backend = "cuda", .exact = 1};
         cache[i] = ds4_model_load(t_data_path(path), &o, &err);
         if (!cache[i]) T_FAIL("load %s: %s", name, err.msg);
         snprintf(path, sizeof path, "oracle/%s/steering.f32", name);

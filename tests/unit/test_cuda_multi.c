@@ -44,7 +44,7 @@ static ds4_model *load(const char *name, const char *gpus) {
         if (!strcmp(cache[i].name, name) && !strcmp(cache[i].gpus, g)) return cache[i].m;
     if (n == 16) T_FAIL("model cache full");
     ds4_err err = {{0}};
-    ds4_model_opts o = {.backend = "cuda", .gpus = gpus};
+    ds4_model_opts o = {.backend = "cuda", .gpus = gpus, .exact = 1};
     ds4_model *m = ds4_model_load(model_path(name), &o, &err);
     if (!m) T_FAIL("load %s --gpus %s: %s", name, g, err.msg);
     char path[256];
@@ -157,7 +157,7 @@ TEST(placement) {
 
 static void refused(const char *gpus, const char *backend, const char *want) {
     ds4_err err = {{0}};
-    ds4_model_opts o = {.backend = backend, .gpus = gpus};
+    ds4_model_opts o = {.backend = backend, .gpus = gpus, .exact = 1};
     ds4_model *m = ds4_model_load(model_path("tiny-a"), &o, &err);
     if (m) {
         ds4_model_free(m);

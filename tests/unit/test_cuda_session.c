@@ -20,7 +20,7 @@ static ds4_model *load(const char *name, const char *gpus) {
     char path[256];
     snprintf(path, sizeof path, "oracle/%s/ds4-synth-%s.gguf", name, name);
     ds4_err err = {{0}};
-    ds4_model_opts o = {.backend = "cuda", .gpus = gpus};
+    ds4_model_opts o = {.backend = "cuda", .gpus = gpus, .exact = 1};
     ds4_model *m = ds4_model_load(t_data_path(path), &o, &err);
     if (!m) T_FAIL("load %s (--gpus %s): %s", name, gpus ? gpus : "default", err.msg);
     return m;
