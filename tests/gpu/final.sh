@@ -8,6 +8,9 @@
 # when its static binaries (.cpu-bench/) were carried too.
 # usage (device machine): run with carry [".gpu-NAME", ".cpu-bench"]:
 #   DS4_GPU_BUNDLE=.gpu-NAME bash tests/gpu/final.sh
+# (the tracked tree is ~36 MiB of the 64 MiB a call may carry: if the bundles do
+# not fit, strip them and carry them as one tar.xz, ~4 MiB, unpacked first.)
+# Only 8 files come back from $OUT: the logs of the passing suites are removed.
 # Knobs: DS4_FINAL_STEPS (tests,bench,cpu), DS4_FINAL_CPU_SWEEP (ds4-bench args).
 set -u
 cd "$(dirname "$0")/../.."
@@ -26,21 +29,26 @@ fail=0
 if step tests; then
     run ds4-synth --preset full --layers 8 --vocab bytes -o "$model" >"$OUT/synth.log" 2>&1 &
     synth=$!
+    # Waits name their jobs: a bare `wait` also waits for the tee above, forever.
+    jobs_=()
     for t in test_cuda_ops test_cuda_gemm test_cuda_golden test_cuda_multi test_cuda_session; do
-        (timeout 420 bash -c "$(declare -f run); B=$B; run $t" >"$OUT/$t.log" 2>&1; echo "rc=$?" >>"$OUT/$t.log") &
+        (timeout -k 10 420 bash -c "$(declare -f run); B=$B; run $t" >"$OUT/$t.log" 2>&1; echo "rc=$?" >>"$OUT/$t.log") &
+        jobs_+=($!)
     done
-    (DS4_CUDA_F16X=1 timeout 420 bash -c "$(declare -f run); B=$B; run test_cuda_golden" >"$OUT/golden-f16x.log" 2>&1;
+    (DS4_CUDA_F16X=1 timeout -k 10 420 bash -c "$(declare -f run); B=$B; run test_cuda_golden" >"$OUT/golden-f16x.log" 2>&1;
      echo "rc=$?" >>"$OUT/golden-f16x.log") &
-    (DS4_CUDA_F16X=1 timeout 420 bash -c "$(declare -f run); B=$B; run test_cuda_ops" >"$OUT/ops-f16x.log" 2>&1;
+    jobs_+=($!)
+    (DS4_CUDA_F16X=1 timeout -k 10 420 bash -c "$(declare -f run); B=$B; run test_cuda_ops" >"$OUT/ops-f16x.log" 2>&1;
      echo "rc=$?" >>"$OUT/ops-f16x.log") &
-    wait
+    jobs_+=($!)
+    wait "${jobs_[@]}"
     for f in test_cuda_ops test_cuda_gemm test_cuda_golden test_cuda_multi test_cuda_session golden-f16x ops-f16x; do
         echo "-- $f: $(grep -E '^# ' "$OUT/$f.log" | tail -1) $(tail -1 "$OUT/$f.log")"
         grep -E '^(FAIL|not ok)' "$OUT/$f.log" | head -5
-        tail -1 "$OUT/$f.log" | grep -q 'rc=0' || fail=1
+        if tail -1 "$OUT/$f.log" | grep -q 'rc=0'; then rm -f "$OUT/$f.log"; else fail=1; fi
     done
     echo "== tests done ($((SECONDS - t0)) s)"
-    wait $synth 2>/dev/null
+    wait "$synth"
 fi
 if step bench; then
     [[ -f $model ]] || run ds4-synth --preset full --layers 8 --vocab bytes -o "$model" >"$OUT/synth.log" 2>&1
