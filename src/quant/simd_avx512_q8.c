@@ -130,40 +130,5 @@ int ds4_avx512_q8_fill(ds4_quant_kernels *k) {
 }
 
 #else
-/* Activation quantization, exactly ds4_quantize_act_q8_0 (act_quant.c) per
- * block: amax by max (NaN lanes drop out, as the reference's strict > skips
- * them), the same scalar scale and inverse, v = x * id in lanes, and then
- * lrintf's x86-64 result reproduced: round to nearest even, NaN -> 0 (the
- * reference's rule), |v| >= 2^63 -> LONG_MIN, i.e. -128 after the clamp
- * (only an overflowing inverse scale makes such v), else clamp to [-128, 127]. */
-AVX512Q8 static void act_q8_0(const float *x, ds4_act_q8_0 *out, int64_t n) {
-    const __m512 lo = _mm512_set1_ps(-128.0f), hi = _mm512_set1_ps(127.0f), big = _mm512_set1_ps(0x1p63f);
-    for (int64_t b = 0; b < n / DS4_QK8_0; b++) {
-        const float *xb = x + b * DS4_QK8_0;
-        __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
-        __m512 a0 = _mm512_abs_ps(x0), a1 = _mm512_abs_ps(x1);
-        /* max(a, m) returns m when a is NaN */
-        __m512 m = _mm512_max_ps(a1, _mm512_max_ps(a0, _mm512_setzero_ps()));
-        const float amax = _mm512_reduce_max_ps(m);
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        out[b].d = d;
-        const __m512 idv = _mm512_set1_ps(id);
-        __m128i q[2];
-        for (int h = 0; h < 2; h++) {
-            __m512 v = _mm512_mul_ps(h ? x1 : x0, idv);
-            __m512 r = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            __m512 c = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
-            __mmask16 ovf = _mm512_cmp_ps_mask(_mm512_abs_ps(v), big, _CMP_GE_OQ);
-            __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-            c = _mm512_mask_blend_ps(ovf, c, lo);
-            c = _mm512_mask_blend_ps(nan, c, _mm512_setzero_ps());
-            q[h] = _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(c));
-        }
-        _mm_storeu_si128((__m128i *)(void *)out[b].qs, q[0]);
-        _mm_storeu_si128((__m128i *)(void *)(out[b].qs + 16), q[1]);
-    }
-}
-
 int ds4_avx512_q8_fill(ds4_quant_kernels *k) { (void)k; return 0; }
 #endif
