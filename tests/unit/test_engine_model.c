@@ -8,6 +8,7 @@
 
 #include "engine/engine.h"
 #include "harness.h"
+#include "session_mark_case.h"
 
 static unsigned char *slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -179,40 +180,7 @@ TEST(sync_reuses_prefix_and_rewinds_exactly) {
 /* After a prompt, generation extends the session; a retried or edited-after
  * prompt rewinds to the mark at the prompt's end instead of rebuilding, and
  * the result is bit-identical to a fresh session. */
-TEST(sync_rewinds_to_mark) {
-    ds4_err err = {{0}};
-    const int V = ds4_model_n_vocab(model());
-    int32_t a[400], b[400];
-    seq(a, 400, 5);
-    seq(b, 400, 6);
-    ds4_session *s = ds4_session_new(model(), 512, &err), *ref = ds4_session_new(model(), 512, &err);
-    int reused = -1;
-    CHECK(ds4_session_sync(s, a, 260, &reused, NULL, NULL, &err) == 0 && reused == 0);
-    for (int i = 0; i < 40; i++) CHECK(ds4_session_eval(s, b[i], &err) == 0); /* "generated" */
-    CHECK(ds4_session_sync(s, a, 260, &reused, NULL, NULL, &err) == 0);        /* retry */
-    CHECK_EQ_INT(reused, 260);
-    CHECK(ds4_session_sync(ref, a, 260, NULL, NULL, NULL, &err) == 0);
-    CHECK(memcmp(ds4_session_logits(s), ds4_session_logits(ref), sizeof(float) * V) == 0);
-    for (int i = 0; i < 40; i++) CHECK(ds4_session_eval(s, b[i + 50], &err) == 0);
-    memcpy(a + 260, b + 100, sizeof(int32_t) * 70);                          /* a new turn after the prompt */
-    CHECK(ds4_session_sync(s, a, 330, &reused, NULL, NULL, &err) == 0);
-    CHECK_EQ_INT(reused, 260);
-    CHECK(ds4_session_sync(ref, a, 330, NULL, NULL, NULL, &err) == 0);
-    CHECK(memcmp(ds4_session_logits(s), ds4_session_logits(ref), sizeof(float) * V) == 0);
-    CHECK(ds4_session_eval(s, 11, &err) == 0 && ds4_session_eval(ref, 11, &err) == 0);
-    CHECK(memcmp(ds4_session_logits(s), ds4_session_logits(ref), sizeof(float) * V) == 0);
-    uint8_t *b1, *b2;
-    size_t l1, l2;
-    CHECK(ds4_session_save(s, &b1, &l1, &err) == 0 && ds4_session_save(ref, &b2, &l2, &err) == 0);
-    CHECK(l1 == l2 && memcmp(b1, b2, l1) == 0); /* the whole state, not just the logits */
-    free(b1);
-    free(b2);
-    a[100] ^= 1;                                                              /* edit before the mark */
-    CHECK(ds4_session_sync(s, a, 330, &reused, NULL, NULL, &err) == 0);
-    CHECK_EQ_INT(reused, 0);
-    ds4_session_free(s);
-    ds4_session_free(ref);
-}
+TEST(sync_rewinds_to_mark) { mark_case(model(), 512, 260, 500); }
 
 static int cancel_after_first(void *ud, int done, int total) {
     (void)total;
