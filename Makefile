@@ -158,3 +158,16 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libds4.a
 .PHONY: test-clients
 test-clients: all
 	@tests/clients/run.sh $(BUILD)
+
+# CUPTI kernel profiler for replayed CUDA graphs (bench/kprof/kprof.c), loaded
+# through CUDA_INJECTION64_PATH; built with the CUDA backend when CUPTI's
+# headers are installed (Debian: libcupti-dev).
+ifeq ($(CUDA),1)
+KPROF := $(if $(wildcard $(CUDA_HOME)/include/cupti.h),$(BUILD)/lib/libds4kprof.so)
+all: $(KPROF)
+$(BUILD)/lib/libds4kprof.so: bench/kprof/kprof.c
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)
+	$(Q)$(CC) -std=c11 -O2 $(WARN) -shared -fPIC -I$(CUDA_HOME)/include -o $@ $< \
+	    -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -lcupti -lstdc++
+endif

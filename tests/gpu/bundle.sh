@@ -13,6 +13,7 @@ bundle=${DS4_GPU_BUNDLE:-.gpu}
 bd=build-gpu${bundle#.gpu}
 bins="$bd/tests/test_cuda_ops $bd/tests/test_cuda_gemm $bd/tests/test_cuda_golden $bd/bin/ds4-synth $bd/bin/ds4 $bd/bench/gpu_decode"
 bins="$bins $bd/tests/test_cuda_multi $bd/tests/test_cuda_session" # --gpus split path; rewind marks
+bins="$bins $bd/lib/libds4kprof.so" # kernel profile of replayed graphs (CUDA_INJECTION64_PATH)
 make -j"$(nproc)" BUILD=$bd CUDA=1 CU_ARCHS="-gencode arch=compute_$arch,code=sm_$arch" \
     NVFLAGS="-O3 -std=c++17 -lineinfo -gencode arch=compute_$arch,code=sm_$arch -Xcompiler -Wall,-Wextra,-Werror -Isrc --fmad=false" $bins
 rm -rf "$bundle" && mkdir -p "$bundle/bin" "$bundle/lib"

@@ -11,14 +11,14 @@
 # (the tracked tree is ~36 MiB of the 64 MiB a call may carry: if the bundles do
 # not fit, strip them and carry them as one tar.xz, ~4 MiB, unpacked first.)
 # Only 8 files come back from $OUT: the logs of the passing suites are removed.
-# Knobs: DS4_FINAL_STEPS (tests,bench,cpu), DS4_FINAL_CPU_SWEEP (ds4-bench args).
+# Knobs: DS4_FINAL_STEPS (tests,bench,prof,cpu), DS4_FINAL_PROF_MODES (fast exact), DS4_FINAL_CPU_SWEEP (ds4-bench args).
 set -u
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/ds4-final}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/final.log") 2>&1
 B=${DS4_GPU_BUNDLE:-.gpu}
-STEPS=${DS4_FINAL_STEPS:-tests,bench,cpu}
+STEPS=${DS4_FINAL_STEPS:-tests,bench,prof,cpu}
 step() { [[ ",$STEPS," == *",$1,"* ]]; }
 run() { local bin=$1; shift
     "$PWD/$B/lib/ld-linux-x86-64.so.2" --library-path "$PWD/$B/lib:/usr/local/nvidia/lib64:/usr/lib/x86_64-linux-gnu:/usr/local/cuda/lib64" "$PWD/$B/bin/$bin" "$@"; }
@@ -60,8 +60,19 @@ if step bench; then
     DS4_CUDA_F16X=1 run gpu_decode -m "$model" --ctx 2048 --gen 32 --exact || fail=1
     echo "== bench fast, 2048-token chunks ($((SECONDS - t0)) s)"
     DS4_BENCH_CHUNK=2048 DS4_CUDA_BATCH=2048 run gpu_decode -m "$model" --ctx 8192 --gen 8 || fail=1
-    rm -f "$model"
 fi
+if step prof; then
+    # Where a replayed decode step's time goes (bench/kprof/kprof.c): one
+    # profile per kernel mode, written under $OUT.
+    [[ -f $model ]] || run ds4-synth --preset full --layers 8 --vocab bytes -o "$model" >"$OUT/synth.log" 2>&1
+    for mode in ${DS4_FINAL_PROF_MODES:-fast exact}; do
+        echo "== kernel profile, $mode ($((SECONDS - t0)) s)"
+        CUDA_INJECTION64_PATH=$PWD/$B/bin/libds4kprof.so DS4_KPROF_OUT=$OUT/kprof-$mode.txt \
+            run gpu_decode -m "$model" --ctx 2048 --gen 32 $([[ $mode == exact ]] && echo --exact) || fail=1
+        head -4 "$OUT/kprof-$mode.txt"
+    done
+fi
+rm -f "$model"
 if step cpu && [[ -x .cpu-bench/ds4-bench ]]; then
     echo "== CPU decode ($((SECONDS - t0)) s)"
     DS4_CPU_SWEEP=${DS4_FINAL_CPU_SWEEP:---ctx-start 64 --ctx-max 128 --step-incr 64 --gen-tokens 32} \
