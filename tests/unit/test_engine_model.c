@@ -245,6 +245,10 @@ TEST(snapshot_refusals_leave_session_usable) {
 TEST(sampler_rules) {
     float l[8] = {1, 3, 3, -INFINITY, NAN, 0, 2.9f, -1};
     CHECK_EQ_INT(ds4_argmax(l, 8), 1); /* ties: lowest id; non-finite ignored */
+    const float inf_first[5] = {INFINITY, NAN, -5, -INFINITY, -2};
+    CHECK_EQ_INT(ds4_argmax(inf_first, 5), 4);
+    const float none[3] = {NAN, INFINITY, -INFINITY};
+    CHECK_EQ_INT(ds4_argmax(none, 3), 0);
     ds4_sampler sp;
     ds4_sampler_default(&sp, 42);
     sp.temperature = 0;

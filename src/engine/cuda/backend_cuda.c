@@ -253,6 +253,8 @@ static void cu_session_free(ds4_session *s) {
         }
     free(cs->kv);
     mark_free(s);
+    ds4cu_host_free(cs->hin);
+    if (cs->logits_pinned) ds4cu_host_unregister(s->logits);
     for (int k = 0; k < cs->n_seg; k++) {
         cu_seg *g = &cs->seg[k];
         ds4_cuda_use(m, NULL, k);
@@ -325,6 +327,8 @@ static int cu_session_init(ds4_session *s, ds4_err *err) {
             !(g->dpos = ds4cu_malloc(sizeof(int64_t))))
             goto oom;
     }
+    if (!(cs->hin = ds4cu_host_alloc(sizeof *cs->hin))) goto oom;
+    cs->logits_pinned = !ds4cu_host_register(s->logits, sizeof(float) * c->n_vocab);
     /* The view of segment 0 (ds4_cuda_use copies from seg[] only on a change). */
     cs->cur = 1;
     ds4_cuda_use(s->m, cs, 0);

@@ -85,6 +85,11 @@ typedef struct cu_session {
     /* CUDA-graph decode: one captured single-token step per segment,
      * replayed with the position in dpos; rebuilt when what it baked in changes. */
     int64_t *dpos;
+    /* A decode step's token and position, pinned, so their uploads are
+     * enqueued without a sync; and whether the session's logits buffer is
+     * page-locked (the step's one copy back then needs no staging). */
+    struct cu_step_in { int64_t pos; int32_t token; } *hin;
+    int logits_pinned;
     int graph_warm;
     float graph_steer_ffn, graph_steer_attn;
     const float *graph_steer;

@@ -88,6 +88,10 @@ static int rope_ensure(ds4_session *ss, int upto) {
     const ds4_model *m = ss->m;
     const int nr = (int)m->cfg.n_rot;
     if (upto <= cs->rope_have) return 0;
+    /* Ahead in steps of 256 positions: a decode step then finds its row
+     * there instead of paying a synchronous upload of its own. */
+    upto = (upto + 255) / 256 * 256;
+    if (upto > ss->ctx) upto = ss->ctx;
     const int from = cs->rope_have, cnt = upto - from, cur = cs->cur;
     float *h = malloc(sizeof(float) * (size_t)cnt * nr);
     if (!h) return -1;
@@ -574,9 +578,14 @@ static int decode_graph(ds4_session *ss, int32_t token, float *logits_row) {
         cs->graph_warm = 1;
         return forward_batch(ss, &token, 1, p, logits_row, 1);
     }
-    if (upload_tokens(ss, &token, 1)) return -1;
-    for (int k = 0; k < ns; k++)
-        if (ds4_cuda_use(m, cs, k) || ds4cu_h2d(cs->dpos, &p, sizeof p)) return -1;
+    /* Enqueued, not waited for (the graph's first kernels come after them
+     * on the same stream): two synchronous copies per step cost ~30 us. */
+    cs->hin->pos = p;
+    cs->hin->token = token;
+    for (int k = ns - 1; k >= 0; k--)
+        if (ds4_cuda_use(m, cs, k) || ds4cu_h2d_async(cs->s.tokens, &cs->hin->token, sizeof(int32_t)) ||
+            ds4cu_h2d_async(cs->dpos, &cs->hin->pos, sizeof(int64_t)))
+            return -1;
     if (!cs->seg[0].graph) {
         for (int k = 0; k < ns; k++) {
             if (ds4_cuda_use(m, cs, k) || ds4cu_sync() || ds4cu_graph_begin()) { graphs_free(cs); return -1; }

@@ -48,6 +48,9 @@ void *ds4cu_malloc(size_t n);                 /* NULL on failure */
 void ds4cu_free(void *p);
 int ds4cu_h2d(void *d, const void *h, size_t n);
 int ds4cu_d2h(void *h, const void *d, size_t n);
+int ds4cu_h2d_async(void *d, const void *h, size_t n); /* no sync: h pinned, untouched until the stream passes */
+int ds4cu_host_register(void *p, size_t n);             /* page-lock a host buffer; -1: left pageable */
+void ds4cu_host_unregister(void *p);
 int ds4cu_d2d(void *d, const void *s, size_t n);
 int ds4cu_memset(void *d, int v, size_t n);
 int ds4cu_sync(void);

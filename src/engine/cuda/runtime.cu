@@ -243,6 +243,21 @@ extern "C" int ds4cu_d2h(void *h, const void *d, size_t n) {
     if (note(cudaMemcpyAsync(h, d, n, cudaMemcpyDeviceToHost, ds4cu_s))) return -1;
     return note(cudaStreamSynchronize(ds4cu_s));
 }
+/* Enqueued only: from pinned memory (ds4cu_host_alloc) the copy is truly
+ * asynchronous, and the host must leave the source alone until the stream
+ * has passed it (a decode step's inputs, rewritten after the step's sync). */
+extern "C" int ds4cu_h2d_async(void *d, const void *h, size_t n) {
+    return n ? note(cudaMemcpyAsync(d, h, n, cudaMemcpyHostToDevice, ds4cu_s)) : 0;
+}
+/* Page-locks an existing host buffer so copies into it run at full speed
+ * without a staging copy. Failure (e.g. a memlock limit) is not an error:
+ * the buffer then stays pageable and copies are just slower. */
+extern "C" int ds4cu_host_register(void *p, size_t n) {
+    if (cudaHostRegister(p, n, cudaHostRegisterPortable) == cudaSuccess) return 0;
+    (void)cudaGetLastError();
+    return -1;
+}
+extern "C" void ds4cu_host_unregister(void *p) { if (p) (void)cudaHostUnregister(p); }
 extern "C" int ds4cu_d2d(void *d, const void *s, size_t n) {
     if (!n) return 0;
     return note(cudaMemcpyAsync(d, s, n, cudaMemcpyDeviceToDevice, ds4cu_s));
