@@ -535,11 +535,14 @@ TEST(idx_post_and_unrope_q8_0_vs_cpu) {
     free(tab); free(qI); free(wI); free(o); free(g); free(want); free(got);
 }
 
-/* Decode attention (two grids) against ds4cu_attention on the same cache,
- * bit for bit: raw window only, compressed rows, and top-k selected rows. */
-static void check_attention_dec(int ratio, int use_sel) {
-    const int H = 64, D = 512, swa = 128, raw_cap = 128, n_comp = 600, top_k = 512;
-    const int64_t pos0 = ratio ? (int64_t)n_comp * ratio + ratio - 2 : 700;
+/* Decode attention (two grids, attn_dec.cu) against ds4cu_attention (the
+ * batch kernel the goldens check) on the same cache, bit for bit: raw window
+ * only, compressed rows, top-k selected rows; with device positions (the
+ * graph's mode: grids sized for comp_cap rows) and without; a partial raw
+ * window; more value rows than the staging ring holds. */
+static void check_attention_dec_at(int ratio, int use_sel, int n_comp, int64_t pos0, int use_dpos) {
+    const int H = 64, D = 512, swa = 128, raw_cap = 128, top_k = 512;
+    if (pos0 < 0) pos0 = ratio ? (int64_t)n_comp * ratio + ratio - 2 : 700;
     float *q = malloc(sizeof(float) * H * D), *kv = malloc(sizeof(float) * D), *raw = malloc(sizeof(float) * raw_cap * D);
     float *comp = malloc(sizeof(float) * (n_comp + 2) * D), *sinks = malloc(sizeof(float) * H);
     fill(q, (size_t)H * D, 0.2f);
@@ -553,6 +556,7 @@ static void check_attention_dec(int ratio, int use_sel) {
     float *draw1 = up(raw, sizeof(float) * raw_cap * D), *draw2 = up(raw, sizeof(float) * raw_cap * D);
     float *dcomp = up(comp, sizeof(float) * (n_comp + 2) * D), *dsinks = up(sinks, sizeof(float) * H);
     int32_t *dsel = up(sel, sizeof(int32_t) * top_k);
+    int64_t *dpos = up(&pos0, sizeof pos0);
     float *o1 = ds4cu_malloc(sizeof(float) * H * D), *o2 = ds4cu_malloc(sizeof(float) * H * D);
     float *kvh1 = ds4cu_malloc(sizeof(float) * D), *kvh2 = ds4cu_malloc(sizeof(float) * D);
     const size_t scr = (size_t)H * (swa + n_comp + 2);
@@ -561,8 +565,12 @@ static void check_attention_dec(int ratio, int use_sel) {
     const float scale = 1.0f / sqrtf((float)D);
     ds4cu_attention(dq, o1, dkv, kvh1, draw1, raw_cap, pos0, 1, swa, dcomp, nc0, cap, ratio, use_sel ? dsel : NULL,
                     top_k, dsinks, H, D, scale);
-    CHECK_EQ_INT(ds4cu_attention_dec(dq, o2, dkv, kvh2, draw2, raw_cap, pos0, swa, dcomp, nc0, cap, ratio,
-                                     use_sel ? dsel : NULL, top_k, dsinks, H, D, scale, dscr, scr), 0);
+    if (use_dpos) ds4cu_set_dpos(dpos);
+    /* with device positions the host position and count are stale on purpose */
+    CHECK_EQ_INT(ds4cu_attention_dec(dq, o2, dkv, kvh2, draw2, raw_cap, use_dpos ? 1 : pos0, swa, dcomp,
+                                     use_dpos ? 0 : nc0, cap, ratio, use_sel ? dsel : NULL, top_k, dsinks, H, D, scale,
+                                     dscr, scr), 0);
+    ds4cu_set_dpos(NULL);
     float *g1 = malloc(sizeof(float) * H * D), *g2 = malloc(sizeof(float) * H * D);
     down(g1, o1, sizeof(float) * H * D);
     down(g2, o2, sizeof(float) * H * D);
@@ -573,12 +581,28 @@ static void check_attention_dec(int ratio, int use_sel) {
     same_floats("attention_dec raw ring", r2, r1, (size_t)raw_cap * D);
     ds4cu_free(dq); ds4cu_free(dkv); ds4cu_free(draw1); ds4cu_free(draw2); ds4cu_free(dcomp); ds4cu_free(dsinks);
     ds4cu_free(dsel); ds4cu_free(o1); ds4cu_free(o2); ds4cu_free(kvh1); ds4cu_free(kvh2); ds4cu_free(dscr);
+    ds4cu_free(dpos);
     free(q); free(kv); free(raw); free(comp); free(sinks); free(sel); free(g1); free(g2); free(r1); free(r2);
 }
+static void check_attention_dec(int ratio, int use_sel) { check_attention_dec_at(ratio, use_sel, 600, -1, 0); }
 
 TEST(attention_dec_raw_only) { if (have_gpu()) check_attention_dec(0, 0); }
 TEST(attention_dec_ratio128) { if (have_gpu()) check_attention_dec(128, 0); }
 TEST(attention_dec_topk_rows) { if (have_gpu()) check_attention_dec(4, 1); }
+TEST(attention_dec_device_positions) {
+    if (!have_gpu()) return;
+    check_attention_dec_at(0, 0, 600, 2050, 1);     /* ratio-0 layer at 2k */
+    check_attention_dec_at(4, 1, 600, 2403, 1);     /* top-k rows, emitting position */
+    check_attention_dec_at(4, 1, 600, 2001, 1);     /* n_comp <= top_k: the first 500 rows */
+    check_attention_dec_at(128, 0, 600, 2175, 1);   /* ratio 128 at 2k: 16 rows of a 602-row cap */
+    check_attention_dec_at(128, 0, 600, 600 * 128 + 127, 1);
+}
+TEST(attention_dec_partial_window_and_long_ring) {
+    if (!have_gpu()) return;
+    check_attention_dec_at(0, 0, 600, 5, 0);        /* six raw rows */
+    check_attention_dec_at(128, 0, 1000, -1, 0);    /* 1128 rows: the value ring wraps */
+    check_attention_dec_at(4, 1, 600, 37, 0);       /* 38 raw + 9 compressed */
+}
 
 /* Indexer scores (one thread per row-head chain) and top-k, against the
  * CPU's loop (attention.c indexer_select: index-order dots, head-order sum)
@@ -620,6 +644,145 @@ TEST(indexer_select_scores_and_topk) {
     CHECK_EQ_INT(m, k);
     ds4cu_free(didx); ds4cu_free(dq); ds4cu_free(dw); ds4cu_free(dsc); ds4cu_free(dfl); ds4cu_free(dsel);
     free(idx); free(qI); free(wI); free(want); free(got); free(sel);
+}
+
+/* The one-token compressor (attn_dec.cu) against the sequential one
+ * (attn.cu, the goldens' path), bit for bit in the emitted rows and the whole
+ * window state after every step, from a random (not canonical) state over
+ * consecutive positions that emit and that do not: ratio 4 (w 512, FP8),
+ * the indexer's ratio 4 (w 128, Hadamard + FP4), ratio 128 (w 512); with
+ * host and with device positions. */
+static void check_compressor_dec(int r, int w, int indexer, int64_t p0, int steps, int use_dpos) {
+    const int L = r == 4 ? 2 : 1, Wc = L * w, nrows = r == 4 ? 8 : r, nr = 64, n_rows = (int)((p0 + steps) / r) + 2;
+    const size_t st = (size_t)nrows * Wc;
+    float *SV = malloc(sizeof(float) * st), *SK = malloc(sizeof(float) * st), *nw = malloc(sizeof(float) * w);
+    float *v = malloc(sizeof(float) * Wc * steps), *g = malloc(sizeof(float) * Wc * steps);
+    uint16_t *ape = malloc(sizeof(uint16_t) * r * Wc);
+    fill(SV, st, 2.0f);
+    fill(SK, st, 3.0f);
+    for (size_t i = 0; i < st; i += 7) SK[i] = -1e30f; /* some cleared slots */
+    fill(nw, w, 1.0f);
+    fill(v, (size_t)Wc * steps, 2.0f);
+    fill(g, (size_t)Wc * steps, 3.0f);
+    for (int i = 0; i < r * Wc; i++) ape[i] = ds4_f32_to_f16(frand());
+    float *tab = rope_table((int)(p0 + steps + 1), nr);
+    float *dSV1 = up(SV, sizeof(float) * st), *dSK1 = up(SK, sizeof(float) * st);
+    float *dSV2 = up(SV, sizeof(float) * st), *dSK2 = up(SK, sizeof(float) * st);
+    float *dv = up(v, sizeof(float) * Wc * steps), *dg = up(g, sizeof(float) * Wc * steps), *dnw = up(nw, sizeof(float) * w);
+    uint16_t *dape = up(ape, sizeof(uint16_t) * r * Wc);
+    float *dtab = up(tab, sizeof(float) * (p0 + steps + 1) * nr);
+    float *rows = calloc((size_t)n_rows * w, sizeof(float));
+    float *drows1 = up(rows, sizeof(float) * n_rows * w), *drows2 = up(rows, sizeof(float) * n_rows * w);
+    int64_t *dpos = ds4cu_malloc(sizeof(int64_t));
+    float *a = malloc(sizeof(float) * st), *b = malloc(sizeof(float) * st);
+    float *ra = malloc(sizeof(float) * n_rows * w), *rb = malloc(sizeof(float) * n_rows * w);
+    int emitted = 0;
+    for (int t = 0; t < steps; t++) {
+        const int64_t p = p0 + t;
+        const int nrow0 = (int)(p / r);
+        ds4cu_compressor_seq(dSV1, dSK1, dv + (size_t)t * Wc, dg + (size_t)t * Wc, dape, r, w, p, 1, dnw, 1e-6f, dtab,
+                             nr, indexer, drows1, nrow0);
+        if (use_dpos) {
+            ds4cu_h2d(dpos, &p, sizeof p);
+            ds4cu_set_dpos(dpos);
+        }
+        CHECK_EQ_INT(ds4cu_compressor_dec(dSV2, dSK2, dv + (size_t)t * Wc, dg + (size_t)t * Wc, dape, r, w,
+                                          use_dpos ? 0 : p, dnw, 1e-6f, dtab, nr, indexer, drows2,
+                                          use_dpos ? 0 : nrow0), 0);
+        ds4cu_set_dpos(NULL);
+        emitted += (p + 1) % r == 0;
+        down(a, dSV1, sizeof(float) * st);
+        down(b, dSV2, sizeof(float) * st);
+        same_floats("compressor state SV", b, a, st);
+        down(a, dSK1, sizeof(float) * st);
+        down(b, dSK2, sizeof(float) * st);
+        same_floats("compressor state SK", b, a, st);
+        down(ra, drows1, sizeof(float) * n_rows * w);
+        down(rb, drows2, sizeof(float) * n_rows * w);
+        same_floats("compressor rows", rb, ra, (size_t)n_rows * w);
+    }
+    CHECK(emitted > 0);
+    int nonzero = 0;
+    for (int i = 0; i < n_rows * w; i++) nonzero += ra[i] != 0.0f;
+    CHECK(nonzero > w / 2); /* rows were really written */
+    ds4cu_free(dSV1); ds4cu_free(dSK1); ds4cu_free(dSV2); ds4cu_free(dSK2); ds4cu_free(dv); ds4cu_free(dg);
+    ds4cu_free(dnw); ds4cu_free(dape); ds4cu_free(dtab); ds4cu_free(drows1); ds4cu_free(drows2); ds4cu_free(dpos);
+    free(SV); free(SK); free(nw); free(v); free(g); free(ape); free(tab); free(rows); free(a); free(b); free(ra);
+    free(rb);
+}
+
+TEST(compressor_dec_ratio4) {
+    if (!have_gpu()) return;
+    check_compressor_dec(4, 512, 0, 2045, 9, 0);
+    check_compressor_dec(4, 512, 0, 2, 6, 1); /* the first window: previous slots cleared or random */
+}
+TEST(compressor_dec_indexer) { if (have_gpu()) check_compressor_dec(4, 128, 1, 2045, 9, 1); }
+TEST(compressor_dec_ratio128) {
+    if (!have_gpu()) return;
+    check_compressor_dec(128, 512, 0, 2044, 6, 0); /* emits at 2047 */
+    check_compressor_dec(128, 512, 0, 125, 4, 1);
+}
+
+/* Indexer choice at 8k context (2048 rows, top 512) and with device
+ * positions: nothing happens while (p+1)/4 <= k, the real choice after. */
+static void check_indexer(int n, int use_dpos, int64_t pos, int ties) {
+    const int IH = 64, ID = 128, k = 512;
+    float *idx = malloc(sizeof(float) * n * ID), *qI = malloc(sizeof(float) * IH * ID), *wI = malloc(sizeof(float) * IH);
+    fill(idx, (size_t)n * ID, 1.0f);
+    fill(qI, (size_t)IH * ID, 1.0f);
+    fill(wI, IH, 1.0f);
+    for (int c = 0; c < ties; c++) memcpy(idx + (size_t)(100 + 3 * c) * ID, idx + 7 * ID, sizeof(float) * ID);
+    const int nv = use_dpos ? (int)((pos + 1) / 4) : n; /* rows the kernels see */
+    float *want = malloc(sizeof(float) * n);
+    for (int c = 0; c < nv; c++) {
+        float score = 0.0f;
+        for (int h = 0; h < IH; h++) {
+            float d = 0.0f;
+            for (int i = 0; i < ID; i++) d += idx[c * ID + i] * qI[h * ID + i];
+            score += (d > 0.0f ? d : 0.0f) * wI[h];
+        }
+        want[c] = score;
+    }
+    float *didx = up(idx, sizeof(float) * n * ID), *dq = up(qI, sizeof(float) * IH * ID), *dw = up(wI, sizeof(float) * IH);
+    float *dsc = ds4cu_malloc(sizeof(float) * n);
+    int32_t *dfl = ds4cu_malloc(sizeof(int32_t) * n), *dsel = ds4cu_malloc(sizeof(int32_t) * k);
+    int32_t *sel = malloc(sizeof(int32_t) * k);
+    for (int i = 0; i < k; i++) sel[i] = -7;
+    ds4cu_h2d(dsel, sel, sizeof(int32_t) * k);
+    int64_t *dpos = up(&pos, sizeof pos);
+    if (use_dpos) ds4cu_set_dpos(dpos);
+    ds4cu_indexer_select(didx, n, dq, dw, IH, ID, k, dsc, dfl, dsel);
+    ds4cu_set_dpos(NULL);
+    down(sel, dsel, sizeof(int32_t) * k);
+    if (nv <= k) {
+        for (int i = 0; i < k; i++) CHECK_EQ_INT(sel[i], -7); /* untouched */
+    } else {
+        float *got = malloc(sizeof(float) * nv);
+        down(got, dsc, sizeof(float) * nv);
+        same_floats("indexer scores", got, want, (size_t)nv);
+        free(got);
+        int m = 0;
+        for (int c = 0; c < nv; c++) {
+            int rank = 0;
+            for (int j = 0; j < nv; j++) rank += want[j] > want[c] || (want[j] == want[c] && j < c);
+            if (rank < k) {
+                if (m >= k || sel[m] != c) T_FAIL("top-k entry %d: gpu %d cpu %d", m, m < k ? sel[m] : -1, c);
+                m++;
+            }
+        }
+        CHECK_EQ_INT(m, k);
+    }
+    ds4cu_free(didx); ds4cu_free(dq); ds4cu_free(dw); ds4cu_free(dsc); ds4cu_free(dfl); ds4cu_free(dsel);
+    ds4cu_free(dpos);
+    free(idx); free(qI); free(wI); free(want); free(sel);
+}
+
+TEST(indexer_select_8k_and_device_positions) {
+    if (!have_gpu()) return;
+    check_indexer(2050, 0, 0, 40);          /* 8k context, 40 tied rows */
+    check_indexer(514, 1, 2046, 0);         /* 2k cap, (p+1)/4 = 511: no choice */
+    check_indexer(514, 1, 2051, 3);         /* 513 rows: one dropped */
+    check_indexer(2050, 1, 8190, 600);      /* 2047 rows, many ties across the cut */
 }
 
 static int ulps(float a, float b) {

@@ -123,14 +123,23 @@ static __global__ void k_compressor(float *SV, float *SK, const float *v, const 
     }
 }
 
-extern "C" void ds4cu_compressor(float *SV, float *SK, const float *v, const float *g, const uint16_t *ape, int r,
-                                 int w, int64_t pos0, int n, const float *norm_w, float eps, const float *tab, int n_rot,
-                                 int indexer, float *rows, int n_rows0) {
+extern "C" void ds4cu_compressor_seq(float *SV, float *SK, const float *v, const float *g, const uint16_t *ape,
+                                     int r, int w, int64_t pos0, int n, const float *norm_w, float eps, const float *tab,
+                                     int n_rot, int indexer, float *rows, int n_rows0) {
     e4m3_init();
     if (n > 0)
         k_compressor<<<1, 256, sizeof(float) * w, ds4cu_s>>>(SV, SK, v, g, ape, r, w, pos0, n, norm_w, eps, tab, n_rot,
                                                              indexer, rows, n_rows0, ds4cu_dpos);
     ds4cu_after("compressor");
+}
+
+/* One token: the spread kernel of attn_dec.cu (same state and rows). */
+extern "C" void ds4cu_compressor(float *SV, float *SK, const float *v, const float *g, const uint16_t *ape, int r,
+                                 int w, int64_t pos0, int n, const float *norm_w, float eps, const float *tab, int n_rot,
+                                 int indexer, float *rows, int n_rows0) {
+    if (n == 1 && !ds4cu_compressor_dec(SV, SK, v, g, ape, r, w, pos0, norm_w, eps, tab, n_rot, indexer, rows, n_rows0))
+        return;
+    ds4cu_compressor_seq(SV, SK, v, g, ape, r, w, pos0, n, norm_w, eps, tab, n_rot, indexer, rows, n_rows0);
 }
 
 static __global__ void k_frontier_reset(float *SV, float *SK, int row0, int rows, int Wc) {
@@ -180,17 +189,44 @@ static __global__ void k_idx_scores(const float *idx, int n_comp, const float *q
 /* The same scores with every (row, head) chain on its own thread: a block
  * takes 16 rows (staged, padded) and all heads (IH <= 64, ID == 128);
  * thread (row, group of 4 heads) runs 4 chains in index order, then one
- * thread per row adds the heads' terms in head order. */
+ * thread per row adds the heads' terms in head order. The staging goes
+ * through registers, all of a thread's loads before its stores: a load-store
+ * loop (generic pointers may alias shared memory) waits out one memory
+ * latency per element, 15 us at 2k context. */
 static __global__ void __launch_bounds__(256) k_idx_scores16(const float *idx, int n_comp, const float *qI,
                                                              const float *wI, int IH, float *scores, int k,
                                                              const int64_t *dpos) {
-    __shared__ float ks[16][129], qs[64 * 128], dots[64][17];
+    __shared__ float ks[16][129], dots[64][17];
+    __shared__ float4 qs4[64 * 32];
+    float *qs = (float *)qs4;
     n_comp = idx_rows(n_comp, k, dpos);
     const int c0 = blockIdx.x * 16;
     if (c0 >= n_comp) return;
     const int nr = n_comp - c0 < 16 ? n_comp - c0 : 16;
-    for (int i = threadIdx.x; i < 16 * 128; i += blockDim.x) ks[i / 128][i % 128] = i / 128 < nr ? idx[(int64_t)c0 * 128 + i] : 0.0f;
-    for (int i = threadIdx.x; i < IH * 128; i += blockDim.x) qs[i] = qI[i];
+    {
+        const float4 *q4 = (const float4 *)qI, *k4 = (const float4 *)(idx + (int64_t)c0 * 128);
+        float4 qv[8], kv[2];
+#pragma unroll
+        for (int u = 0; u < 8; u++) {
+            const int i = threadIdx.x + 256 * u;
+            if (i < IH * 32) qv[u] = __ldg(q4 + i);
+        }
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            const int i = threadIdx.x + 256 * u;
+            kv[u] = i / 32 < nr ? __ldg(k4 + i) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        }
+#pragma unroll
+        for (int u = 0; u < 8; u++) {
+            const int i = threadIdx.x + 256 * u;
+            if (i < IH * 32) qs4[i] = qv[u];
+        }
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            const int i = threadIdx.x + 256 * u, r = i / 32, c = 4 * (i % 32);
+            ks[r][c] = kv[u].x; ks[r][c + 1] = kv[u].y; ks[r][c + 2] = kv[u].z; ks[r][c + 3] = kv[u].w;
+        }
+    }
     __syncthreads();
     const int r = threadIdx.x & 15, g = threadIdx.x >> 4;
     for (int h0 = 4 * g; h0 < IH; h0 += 64) {
@@ -221,45 +257,44 @@ static __global__ void __launch_bounds__(256) k_idx_scores16(const float *idx, i
 }
 
 /* flag[i] = 1 when fewer than k rows beat row i (higher score, or equal score
- * and lower index): exactly the CPU's sorted top-k. */
-static __global__ void k_topk_flag(const float *sc, int n, int k, int32_t *flag, const int64_t *dpos) {
-    __shared__ float tile[256];
+ * and lower index): exactly the CPU's sorted top-k. A warp per row (the
+ * count is an integer sum: any order). */
+static __global__ void __launch_bounds__(256) k_topk_flag(const float *sc, int n, int k, int32_t *flag,
+                                                          const int64_t *dpos) {
     n = idx_rows(n, k, dpos);
-    if (n == 0) return;
-    const int i = blockIdx.x * blockDim.x + threadIdx.x;
-    const float si = i < n ? sc[i] : 0.0f;
+    const int i = blockIdx.x * 8 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (i >= n) return;
+    const float si = __ldg(sc + i);
     int rank = 0;
-    for (int base = 0; base < n; base += 256) {
-        const int j = base + threadIdx.x;
-        tile[threadIdx.x] = j < n ? sc[j] : 0.0f;
-        __syncthreads();
-        const int lim = n - base < 256 ? n - base : 256;
-        for (int l = 0; l < lim; l++) {
-            const float sj = tile[l];
-            rank += (sj > si) || (sj == si && base + l < i);
-        }
-        __syncthreads();
+    for (int j = lane; j < n; j += 32) {
+        const float sj = __ldg(sc + j);
+        rank += (sj > si) || (sj == si && j < i);
     }
-    if (i < n) flag[i] = rank < k;
+    for (int off = 16; off; off >>= 1) rank += __shfl_xor_sync(0xffffffffu, rank, off);
+    if (lane == 0) flag[i] = rank < k;
 }
 
-static __global__ void k_compact(const int32_t *flag, int n, int32_t *sel, int k, const int64_t *dpos) {
-    __shared__ int32_t pre[1024];
+/* The flagged rows' indices, ascending: ballots and a prefix over warps. */
+static __global__ void __launch_bounds__(1024) k_compact(const int32_t *flag, int n, int32_t *sel, int k,
+                                                         const int64_t *dpos) {
+    __shared__ int wsum[32];
     n = idx_rows(n, k, dpos);
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
     int off = 0;
     for (int base = 0; base < n; base += 1024) {
         const int i = base + threadIdx.x;
         const int f = i < n ? flag[i] : 0;
-        pre[threadIdx.x] = f;
+        const unsigned b = __ballot_sync(0xffffffffu, f);
+        if (lane == 0) wsum[wid] = __popc(b);
         __syncthreads();
-        for (int o = 1; o < 1024; o <<= 1) {
-            const int v = (int)threadIdx.x >= o ? pre[threadIdx.x - o] : 0;
-            __syncthreads();
-            pre[threadIdx.x] += v;
-            __syncthreads();
+        int before = 0, total = 0;
+        for (int u = 0; u < 32; u++) {
+            const int c = wsum[u];
+            before += u < wid ? c : 0;
+            total += c;
         }
-        if (f) sel[off + pre[threadIdx.x] - 1] = i;
-        off += pre[1023];
+        if (f) sel[off + before + __popc(b & ((1u << lane) - 1u))] = i;
+        off += total;
         __syncthreads();
     }
 }
@@ -267,11 +302,11 @@ static __global__ void k_compact(const int32_t *flag, int n, int32_t *sel, int k
 extern "C" void ds4cu_indexer_select(const float *idx, int n_comp, const float *qI, const float *wI, int IH, int ID,
                                      int k, float *scores, int32_t *flags, int32_t *sel) {
     if (n_comp <= 0) return;
-    if (ID == 128 && IH <= 64)
+    if (ID == 128 && IH <= 64 && (((uintptr_t)idx | (uintptr_t)qI) & 15) == 0)
         k_idx_scores16<<<cdiv(n_comp, 16), 256, 0, ds4cu_s>>>(idx, n_comp, qI, wI, IH, scores, k, ds4cu_dpos);
     else
         k_idx_scores<<<cdiv(n_comp, 8), 256, 0, ds4cu_s>>>(idx, n_comp, qI, wI, IH, ID, scores, k, ds4cu_dpos);
-    k_topk_flag<<<cdiv(n_comp, 256), 256, 0, ds4cu_s>>>(scores, n_comp, k, flags, ds4cu_dpos);
+    k_topk_flag<<<cdiv(n_comp, 8), 256, 0, ds4cu_s>>>(scores, n_comp, k, flags, ds4cu_dpos);
     k_compact<<<1, 1024, 0, ds4cu_s>>>(flags, n_comp, sel, k, ds4cu_dpos);
     ds4cu_after("indexer_select");
 }
@@ -423,149 +458,4 @@ extern "C" void ds4cu_attention(const float *q, float *o, const float *kv, float
     ds4cu_after("attention");
 }
 
-/* ---------------- sink attention of one decoded token, in two kernels ----------------
- * The rows are the same for all heads (one KV head), so k_attention's block
- * per head reads every row 64 times from L2 with one chain per thread. Here
- * the work is split by what each output needs, with the same chains:
- *   k_att_scores: a block per (8 heads, 32 rows): S[h][j] = (Σ_i q[h][i]·k[j][i], i in order)·scale,
- *                 the rows staged through shared memory (padded: lanes read different rows);
- *   k_att_out:    a block per (8 heads, 32 dims): max and exp as k_attention, the denominator
- *                 added in row order by one lane, then o[h][i] = (Σ_j e[h][j]·v[j][i], j in order)·inv,
- *                 the value columns streamed through shared memory.
- * S lives in caller scratch (H × nvis_max floats). Row j of the visible set
- * is found exactly as k_attention finds it. */
-struct att_rows {
-    const float *raw, *kvh, *comp;
-    const int32_t *sel;
-    int raw_cap, swa, ratio, top_k, D;
-};
-
-static __device__ __forceinline__ int att_visible(const att_rows &R, int64_t pos0, int n_comp0, int *n_raw,
-                                                  const int32_t **sl) {
-    const int64_t p = pos0;
-    *n_raw = (int)(p + 1 < R.swa ? p + 1 : R.swa);
-    int n_sel = R.ratio ? n_comp0 + (int)((p + 1) / R.ratio - pos0 / R.ratio) : 0;
-    *sl = NULL;
-    if (R.sel && n_sel > R.top_k) { *sl = R.sel; n_sel = R.top_k; }
-    return *n_raw + n_sel;
-}
-
-static __device__ __forceinline__ const float *att_row(const att_rows &R, int64_t pos0, int n_raw, const int32_t *sl,
-                                                       int j) {
-    if (j < n_raw) {
-        const int64_t pos = pos0 - n_raw + 1 + j;
-        return pos >= pos0 ? R.kvh + (pos - pos0) * R.D : R.raw + (pos % R.raw_cap) * R.D;
-    }
-    const int c = j - n_raw;
-    return R.comp + (int64_t)(sl ? sl[c] : c) * R.D;
-}
-
-#define ATT_HB 8   /* heads per block */
-#define ATT_RB 32  /* rows per score block */
-#define ATT_IC 128 /* dims per staged chunk */
-static __global__ void __launch_bounds__(256) k_att_scores(const float *q, att_rows R, int64_t pos0, int n_comp0,
-                                                           const int64_t *dpos, float scale, float *S, int nvis_max) {
-    __shared__ float ks[ATT_RB][ATT_IC + 1], qs[ATT_HB][ATT_IC];
-    __shared__ const float *rp[ATT_RB];
-    if (dpos) {
-        pos0 = *dpos;
-        n_comp0 = R.ratio ? (int)(pos0 / R.ratio) : 0;
-    }
-    int n_raw;
-    const int32_t *sl;
-    const int nvis = att_visible(R, pos0, n_comp0, &n_raw, &sl);
-    const int j0 = blockIdx.y * ATT_RB, h0 = blockIdx.x * ATT_HB;
-    if (j0 >= nvis) return;
-    const int lane = threadIdx.x & 31, hh = threadIdx.x / 32, D = R.D;
-    if (threadIdx.x < ATT_RB && j0 + (int)threadIdx.x < nvis) rp[threadIdx.x] = att_row(R, pos0, n_raw, sl, j0 + threadIdx.x);
-    __syncthreads();
-    const int nr = nvis - j0 < ATT_RB ? nvis - j0 : ATT_RB;
-    float d = 0.0f;
-    for (int c0 = 0; c0 < D; c0 += ATT_IC) {
-        for (int idx = threadIdx.x; idx < ATT_RB * ATT_IC; idx += blockDim.x) {
-            const int r = idx / ATT_IC, c = idx % ATT_IC;
-            ks[r][c] = r < nr ? rp[r][c0 + c] : 0.0f;
-        }
-        for (int idx = threadIdx.x; idx < ATT_HB * ATT_IC; idx += blockDim.x) {
-            const int h = idx / ATT_IC, c = idx % ATT_IC;
-            qs[h][c] = q[(int64_t)(h0 + h) * D + c0 + c];
-        }
-        __syncthreads();
-#pragma unroll 8
-        for (int c = 0; c < ATT_IC; c++) d += qs[hh][c] * ks[lane][c];
-        __syncthreads();
-    }
-    if (lane < nr) S[(int64_t)(h0 + hh) * nvis_max + j0 + lane] = d * scale;
-}
-
-#define ATT_VR 64 /* value rows per staged chunk */
-static __global__ void __launch_bounds__(256) k_att_out(float *o, att_rows R, int64_t pos0, int n_comp0,
-                                                        const int64_t *dpos, const float *sinks, const float *S,
-                                                        int nvis_max) {
-    extern __shared__ float es[]; /* ATT_HB × nvis_max */
-    __shared__ float vs[ATT_VR][32], inv_s[ATT_HB];
-    __shared__ const float *rp[ATT_VR];
-    if (dpos) {
-        pos0 = *dpos;
-        n_comp0 = R.ratio ? (int)(pos0 / R.ratio) : 0;
-    }
-    int n_raw;
-    const int32_t *sl;
-    const int nvis = att_visible(R, pos0, n_comp0, &n_raw, &sl);
-    const int h0 = blockIdx.x * ATT_HB, i0 = blockIdx.y * 32;
-    const int lane = threadIdx.x & 31, hh = threadIdx.x / 32, h = h0 + hh;
-    const float *Sh = S + (int64_t)h * nvis_max;
-    float *e = es + hh * nvis_max;
-    float m = sinks[h];
-    for (int j = lane; j < nvis; j += 32) {
-        const float v = Sh[j];
-        e[j] = v;
-        m = fmaxf(m, v);
-    }
-    for (int off = 16; off; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
-    for (int j = lane; j < nvis; j += 32) e[j] = d_expf(e[j] - m);
-    __syncwarp();
-    if (lane == 0) {
-        float den = d_expf(sinks[h] - m);
-        for (int j = 0; j < nvis; j++) den += e[j];
-        inv_s[hh] = 1.0f / den;
-    }
-    float acc = 0.0f;
-    for (int j0 = 0; j0 < nvis; j0 += ATT_VR) {
-        const int nr = nvis - j0 < ATT_VR ? nvis - j0 : ATT_VR;
-        __syncthreads();
-        if ((int)threadIdx.x < nr) rp[threadIdx.x] = att_row(R, pos0, n_raw, sl, j0 + threadIdx.x);
-        __syncthreads();
-        for (int idx = threadIdx.x; idx < nr * 32; idx += blockDim.x) vs[idx / 32][idx % 32] = rp[idx / 32][i0 + idx % 32];
-        __syncthreads();
-        for (int r = 0; r < nr; r++) acc += e[j0 + r] * vs[r][lane];
-    }
-    __syncthreads();
-    o[(int64_t)h * R.D + i0 + lane] = acc * inv_s[hh];
-}
-
-extern "C" int ds4cu_attention_dec(const float *q, float *o, const float *kv, float *kvh, float *raw, int raw_cap,
-                                   int64_t pos0, int swa, const float *comp, int n_comp0, int comp_cap, int ratio,
-                                   const int32_t *sel, int top_k, const float *sinks, int H, int D, float scale,
-                                   float *scratch, size_t scratch_floats) {
-    int max_comp = ratio ? n_comp0 + (int)((pos0 + 1) / ratio - pos0 / ratio) : 0;
-    if (ds4cu_dpos) max_comp = ratio ? comp_cap : 0;
-    if (sel && max_comp > top_k) max_comp = top_k;
-    const int nvis_max = swa + max_comp;
-    const size_t es_bytes = sizeof(float) * ATT_HB * (size_t)nvis_max;
-    if (H % ATT_HB || D % ATT_IC || (size_t)H * nvis_max > scratch_floats || es_bytes > 160 * 1024) return -1;
-    if (es_bytes > 48 * 1024 &&
-        cudaFuncSetAttribute(k_att_out, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)es_bytes) != cudaSuccess) {
-        cudaGetLastError();
-        return -1;
-    }
-    k_kvh<<<cdiv(D, 256), 256, 0, ds4cu_s>>>(kv, kvh, (size_t)D);
-    const att_rows R = {raw, kvh, comp, sel, raw_cap, swa, ratio, top_k, D};
-    k_att_scores<<<dim3(H / ATT_HB, cdiv(nvis_max, ATT_RB)), 256, 0, ds4cu_s>>>(q, R, pos0, n_comp0, ds4cu_dpos, scale,
-                                                                               scratch, nvis_max);
-    k_att_out<<<dim3(H / ATT_HB, D / 32), 256, es_bytes, ds4cu_s>>>(o, R, pos0, n_comp0, ds4cu_dpos, sinks, scratch,
-                                                                    nvis_max);
-    k_raw_store<<<cdiv(D, 256), 256, 0, ds4cu_s>>>(raw, raw_cap, kvh, pos0, 1, D, ds4cu_dpos);
-    ds4cu_after("attention_dec");
-    return 0;
-}
+/* One decoded token's attention (n = 1): attn_dec.cu. */

@@ -194,6 +194,16 @@ void ds4cu_route(const float *lg, int n, int X, int K, const int32_t *tokens, co
 void ds4cu_compressor(float *SV, float *SK, const float *v, const float *g, const uint16_t *ape, int r, int w,
                       int64_t pos0, int n, const float *norm_w, float eps, const float *tab, int n_rot, int indexer,
                       float *rows, int n_rows0);
+/* The same, one block walking the tokens in order (the reference of the
+ * spread one-token kernel; ds4cu_compressor picks that one for n = 1). */
+void ds4cu_compressor_seq(float *SV, float *SK, const float *v, const float *g, const uint16_t *ape, int r, int w,
+                          int64_t pos0, int n, const float *norm_w, float eps, const float *tab, int n_rot,
+                          int indexer, float *rows, int n_rows0);
+/* One token (attn_dec.cu), same state and row as ds4cu_compressor_seq: -1
+ * (nothing launched) when the width does not fit. */
+int ds4cu_compressor_dec(float *SV, float *SK, const float *v, const float *g, const uint16_t *ape, int r, int w,
+                         int64_t pos0, const float *norm_w, float eps, const float *tab, int n_rot, int indexer,
+                         float *rows, int n_rows0);
 /* Frontier rows [row0, rows) back to (0, -1e30). */
 void ds4cu_frontier_reset(float *SV, float *SK, int row0, int rows, int Wc);
 /* Indexer scores of n_comp rows (attention.c indexer_select order), then the
