@@ -783,6 +783,7 @@ TEST(indexer_select_8k_and_device_positions) {
     check_indexer(514, 1, 2046, 0);         /* 2k cap, (p+1)/4 = 511: no choice */
     check_indexer(514, 1, 2051, 3);         /* 513 rows: one dropped */
     check_indexer(2050, 1, 8190, 600);      /* 2047 rows, many ties across the cut */
+    check_indexer(9000, 0, 0, 10);          /* past the 8 chunks whose flags k_compact preloads */
 }
 
 static int ulps(float a, float b) {

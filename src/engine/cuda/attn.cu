@@ -196,21 +196,25 @@ static __global__ void k_idx_scores(const float *idx, int n_comp, const float *q
 static __global__ void __launch_bounds__(256) k_idx_scores16(const float *idx, int n_comp, const float *qI,
                                                              const float *wI, int IH, float *scores, int k,
                                                              const int64_t *dpos) {
-    __shared__ float ks[16][129], dots[64][17];
+    __shared__ float ks[16][129], dots[64][17], ws[64];
     __shared__ float4 qs4[64 * 32];
     float *qs = (float *)qs4;
+    const float4 *q4 = (const float4 *)qI;
+    float4 qv[8]; /* q and the head weights do not wait for the position */
+#pragma unroll
+    for (int u = 0; u < 8; u++) {
+        const int i = threadIdx.x + 256 * u;
+        if (i < IH * 32) qv[u] = __ldg(q4 + i);
+    }
+    const float wv = (int)threadIdx.x < IH ? __ldg(wI + threadIdx.x) : 0.0f;
     n_comp = idx_rows(n_comp, k, dpos);
     const int c0 = blockIdx.x * 16;
     if (c0 >= n_comp) return;
     const int nr = n_comp - c0 < 16 ? n_comp - c0 : 16;
+    if ((int)threadIdx.x < IH) ws[threadIdx.x] = wv;
     {
-        const float4 *q4 = (const float4 *)qI, *k4 = (const float4 *)(idx + (int64_t)c0 * 128);
-        float4 qv[8], kv[2];
-#pragma unroll
-        for (int u = 0; u < 8; u++) {
-            const int i = threadIdx.x + 256 * u;
-            if (i < IH * 32) qv[u] = __ldg(q4 + i);
-        }
+        const float4 *k4 = (const float4 *)(idx + (int64_t)c0 * 128);
+        float4 kv[2];
 #pragma unroll
         for (int u = 0; u < 2; u++) {
             const int i = threadIdx.x + 256 * u;
@@ -250,7 +254,7 @@ static __global__ void __launch_bounds__(256) k_idx_scores16(const float *idx, i
         float score = 0.0f;
         for (int h = 0; h < IH; h++) {
             const float d = dots[h][threadIdx.x];
-            score += (d > 0.0f ? d : 0.0f) * wI[h];
+            score += (d > 0.0f ? d : 0.0f) * ws[h];
         }
         scores[c0 + threadIdx.x] = score;
     }
@@ -274,28 +278,41 @@ static __global__ void __launch_bounds__(256) k_topk_flag(const float *sc, int n
     if (lane == 0) flag[i] = rank < k;
 }
 
-/* The flagged rows' indices, ascending: ballots and a prefix over warps. */
+/* The flagged rows' indices, ascending: ballots and a prefix over warps.
+ * The first 8 chunks' flags are loaded before any is used (one memory
+ * latency instead of one per chunk: 8192 rows at 32k context). */
+static __device__ __forceinline__ void compact_chunk(int f, int i, int *off, int *wsum, int32_t *sel) {
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    const unsigned b = __ballot_sync(0xffffffffu, f);
+    if (lane == 0) wsum[wid] = __popc(b);
+    __syncthreads();
+    int before = 0, total = 0;
+    for (int u = 0; u < 32; u++) {
+        const int c = wsum[u];
+        before += u < wid ? c : 0;
+        total += c;
+    }
+    if (f) sel[*off + before + __popc(b & ((1u << lane) - 1u))] = i;
+    *off += total;
+    __syncthreads();
+}
+
 static __global__ void __launch_bounds__(1024) k_compact(const int32_t *flag, int n, int32_t *sel, int k,
                                                          const int64_t *dpos) {
     __shared__ int wsum[32];
     n = idx_rows(n, k, dpos);
-    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
-    int off = 0;
-    for (int base = 0; base < n; base += 1024) {
+    int fl[8], off = 0;
+#pragma unroll
+    for (int u = 0; u < 8; u++) {
+        const int i = u * 1024 + threadIdx.x;
+        fl[u] = i < n ? flag[i] : 0;
+    }
+#pragma unroll
+    for (int u = 0; u < 8; u++)
+        if (u * 1024 < n) compact_chunk(fl[u], u * 1024 + threadIdx.x, &off, wsum, sel);
+    for (int base = 8 * 1024; base < n; base += 1024) {
         const int i = base + threadIdx.x;
-        const int f = i < n ? flag[i] : 0;
-        const unsigned b = __ballot_sync(0xffffffffu, f);
-        if (lane == 0) wsum[wid] = __popc(b);
-        __syncthreads();
-        int before = 0, total = 0;
-        for (int u = 0; u < 32; u++) {
-            const int c = wsum[u];
-            before += u < wid ? c : 0;
-            total += c;
-        }
-        if (f) sel[off + before + __popc(b & ((1u << lane) - 1u))] = i;
-        off += total;
-        __syncthreads();
+        compact_chunk(i < n ? flag[i] : 0, i, &off, wsum, sel);
     }
 }
 
