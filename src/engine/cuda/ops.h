@@ -219,10 +219,12 @@ void ds4cu_attention(const float *q, float *o, const float *kv, float *kvh, floa
                      int n, int swa, const float *comp, int n_comp0, int comp_cap, int ratio, const int32_t *sel,
                      int top_k, const float *sinks, int H, int D, float scale);
 
-/* Sink attention of one token (n = 1), same values as ds4cu_attention: scores
- * and weighted sums as two grids over (heads × rows) and (heads × dims).
- * scratch: H × (swa + visible compressed rows) floats. -1 (nothing launched)
- * when the shape or the scratch does not fit. */
+/* Sink attention of one token (n = 1, attn_dec.cu), same values and raw ring
+ * as ds4cu_attention: scores and weighted sums as two grids over (heads ×
+ * rows) and (heads × dims); the score grid stores the F16 KV row into the
+ * ring itself (kvh is not written). scratch: H × (swa + visible compressed
+ * rows) floats. -1 (nothing launched) when the shape (H a multiple of 8, D
+ * of 64, 16-byte aligned q/raw/comp) or the scratch does not fit. */
 int ds4cu_attention_dec(const float *q, float *o, const float *kv, float *kvh, float *raw, int raw_cap, int64_t pos0,
                         int swa, const float *comp, int n_comp0, int comp_cap, int ratio, const int32_t *sel,
                         int top_k, const float *sinks, int H, int D, float scale, float *scratch,
