@@ -222,6 +222,15 @@ TEST(matvec_q8_0_dec_out_b_and_odd_rows) {
     const int64_t outs[3] = {4096, 37, 1}; /* partial last blocks */
     check_q8_0_dec(8192, 3, outs, 1);
 }
+/* The one-token Q8_0 products at the shared expert's down (2048 wide) and
+ * at a head-like height with an odd row count (the staged kernel keeps
+ * these shapes; out_a/out_b above run mv_dec.cu's tiles, partial ones too). */
+TEST(matvec_q8_0_dec_sh_down_and_head_like) {
+    if (!have_gpu()) return;
+    const int64_t o1 = 4096, o2 = 33001;
+    check_q8_0_dec(2048, 1, &o1, 1);
+    check_q8_0_dec(4096, 1, &o2, 1);
+}
 TEST(matvec_q8_0_dec_refuses_unaligned_rows) {
     if (!have_gpu()) return;
     const int64_t o = 8;
@@ -372,6 +381,63 @@ static void check_experts_dec(uint32_t tgu, uint32_t tdown, int64_t E, int64_t F
 
 TEST(experts_dec_iq2_xxs_q2_K) { if (have_gpu()) check_experts_dec(DS4_TYPE_IQ2_XXS, DS4_TYPE_Q2_K, 4096, 2048, 8, 6); }
 TEST(experts_dec_q4_K) { if (have_gpu()) check_experts_dec(DS4_TYPE_Q4_K, DS4_TYPE_Q4_K, 4096, 2048, 7, 6); }
+
+/* ex_dec.cu's kernels on shapes the real model does not have (the case above
+ * runs them on its shapes through the wrappers): IQ2_XXS of width 2048 with
+ * one activation row per 2 pairs and a row count no warp share divides; Q2_K
+ * of width 1024 with 8 picks and no add[]. Bit-identical to the CPU. */
+TEST(experts_dec_ex_odd_shapes) {
+    if (!have_gpu()) return;
+    const int64_t E = 2048, F = 37, E2 = 1024, R2 = 53;
+    const int pairs = 5, x_div = 2, nx = (pairs + x_div - 1) / x_div, nexp = 7, K = 8;
+    const size_t rgu = (size_t)ds4_row_bytes(DS4_TYPE_IQ2_XXS, (uint64_t)E);
+    const size_t rdn = (size_t)ds4_row_bytes(DS4_TYPE_Q2_K, (uint64_t)E2);
+    uint8_t *wg = rand_expert_rows(DS4_TYPE_IQ2_XXS, E, F * nexp), *wu = rand_expert_rows(DS4_TYPE_IQ2_XXS, E, F * nexp);
+    uint8_t *wd = rand_expert_rows(DS4_TYPE_Q2_K, E2, R2 * nexp);
+    int32_t sel[8];
+    for (int k = 0; k < K; k++) sel[k] = (int32_t)(((rng = rng * 6364136223846793005ull + 1) >> 33) % (uint64_t)nexp);
+    float *x = malloc(sizeof(float) * E * nx), *h = malloc(sizeof(float) * E2 * K);
+    fill(x, (size_t)(E * nx), 1.5f);
+    fill(h, (size_t)(E2 * K), 1.0f);
+    ds4_block_q8_K *xq = malloc(sizeof *xq * (E / 256) * nx), *hq = malloc(sizeof *hq * (E2 / 256) * K);
+    for (int i = 0; i < nx; i++) ds4_quantize_q8_K(x + i * E, xq + i * (E / 256), E);
+    for (int k = 0; k < K; k++) ds4_quantize_q8_K(h + k * E2, hq + k * (E2 / 256), E2);
+    void *dwg = up(wg, rgu * F * nexp), *dwu = up(wu, rgu * F * nexp), *dwd = up(wd, rdn * R2 * nexp);
+    void *dxq = up(xq, sizeof *xq * (E / 256) * nx), *dhq = up(hq, sizeof *hq * (E2 / 256) * K);
+    int32_t *dsel = up(sel, sizeof sel);
+    float *dg = ds4cu_malloc(sizeof(float) * F * pairs), *du = ds4cu_malloc(sizeof(float) * F * pairs);
+    float *dout = ds4cu_malloc(sizeof(float) * R2);
+    ds4cu_fill(dg, NAN, (size_t)(F * pairs));
+    ds4cu_fill(du, NAN, (size_t)(F * pairs));
+    ds4cu_fill(dout, NAN, (size_t)R2);
+    CHECK_EQ_INT(ds4cu_ex_iq2_gate_up_dec(dwg, dwu, rgu, E, F, dsel, pairs, x_div, dxq, dg, du), 0);
+    CHECK_EQ_INT(ds4cu_ex_q2k_down_dec(dwd, rdn, E2, R2, dsel, K, dhq, NULL, dout), 0);
+    float *got = malloc(sizeof(float) * F * pairs), *want = malloc(sizeof(float) * F * pairs);
+    for (int m2 = 0; m2 < 2; m2++) {
+        const uint8_t *w = m2 ? wu : wg;
+        for (int p = 0; p < pairs; p++)
+            for (int64_t r = 0; r < F; r++)
+                want[p * F + r] = ds4_vec_dot_iq2_xxs_q8_K_ref(E, w + ((size_t)sel[p] * F + r) * rgu,
+                                                               xq + (p / x_div) * (E / 256));
+        down(got, m2 ? du : dg, sizeof(float) * F * pairs);
+        same_floats(m2 ? "ex_dec up" : "ex_dec gate", got, want, (size_t)(F * pairs));
+    }
+    float *gout = malloc(sizeof(float) * R2), *wout = malloc(sizeof(float) * R2);
+    for (int64_t r = 0; r < R2; r++) {
+        float acc = 0.0f;
+        for (int k = 0; k < K; k++)
+            acc += ds4_vec_dot_q2_K_q8_K_ref(E2, wd + ((size_t)sel[k] * R2 + r) * rdn, hq + k * (E2 / 256));
+        wout[r] = acc;
+    }
+    down(gout, dout, sizeof(float) * R2);
+    same_floats("ex_dec down, no add", gout, wout, (size_t)R2);
+    /* shapes outside the kernels: refused, nothing launched */
+    CHECK_EQ_INT(ds4cu_ex_iq2_gate_up_dec(dwg, dwu, rgu, 8192, F, dsel, pairs, x_div, dxq, dg, du), -1);
+    CHECK_EQ_INT(ds4cu_ex_q2k_down_dec(dwd, rdn, E2, R2, dsel, 9, dhq, NULL, dout), -1);
+    ds4cu_free(dwg); ds4cu_free(dwu); ds4cu_free(dwd); ds4cu_free(dxq); ds4cu_free(dhq); ds4cu_free(dsel);
+    ds4cu_free(dg); ds4cu_free(du); ds4cu_free(dout);
+    free(wg); free(wu); free(wd); free(x); free(h); free(xq); free(hq); free(got); free(want); free(gout); free(wout);
+}
 
 /* ---- fused decode-step kernels (fused.cu) against their CPU twins ---- */
 

@@ -530,6 +530,7 @@ static int dec_plan(dec_jobs *J, size_t term_bytes_per_row, size_t x_bytes_per_b
 
 extern "C" int ds4cu_matvec_q8_0_dec(int count, const void *const *W, size_t row_bytes, int64_t in, const int64_t *out,
                                      int groups, const void *xq, float *const *y) {
+    if (!ds4cu_mv_q8_0_dc(count, W, row_bytes, in, out, groups, xq, y)) return 0;
     if (count < 1 || count > DEC_JOBS || in % 32) return -1;
     dec_jobs J;
     memset(&J, 0, sizeof J);
@@ -546,6 +547,7 @@ extern "C" int ds4cu_matvec_q8_0_dec(int count, const void *const *W, size_t row
 
 extern "C" int ds4cu_matvec_f16_dec(int count, const void *const *W, const size_t *row_bytes, const int64_t *in,
                                     const int64_t *out, const float *const *x, float *const *y) {
+    if (!ds4cu_mv_f16_dw(count, W, row_bytes, in, out, x, y)) return 0;
     if (count < 1 || count > DEC_JOBS) return -1;
     dec_jobs J;
     memset(&J, 0, sizeof J);
@@ -663,6 +665,16 @@ static int ex_plan(uint32_t type, size_t rb, int64_t in, int64_t rows, int np, i
     return *smem <= 48 * 1024 ? 0 : -1;
 }
 
+/* DS4_CUDA_EX_OLD=1: the staged k_ex_dec for every type (A/B against ex_dec.cu). */
+static int ex_old(void) {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("DS4_CUDA_EX_OLD");
+        v = e && atoi(e) > 0;
+    }
+    return v;
+}
+
 #define EX_DEC_LAUNCH(T, grid, smem, ...)                                                  \
     do {                                                                                   \
         if ((T) == DS4_TYPE_IQ2_XXS) k_ex_dec<DS4_TYPE_IQ2_XXS><<<grid, 256, smem, ds4cu_s>>>(__VA_ARGS__); \
@@ -673,6 +685,9 @@ static int ex_plan(uint32_t type, size_t rb, int64_t in, int64_t rows, int np, i
 extern "C" int ds4cu_experts_gate_up_dec(uint32_t type, const void *Wg, const void *Wu, size_t row_bytes, int64_t in,
                                          int64_t rows, const int32_t *sel, int pairs, int x_div, const void *xq,
                                          float *g, float *u) {
+    if (type == DS4_TYPE_IQ2_XXS && !ex_old() &&
+        !ds4cu_ex_iq2_gate_up_dec(Wg, Wu, row_bytes, in, rows, sel, pairs, x_div, xq, g, u))
+        return 0;
     int rbk;
     size_t smem;
     if (pairs < 1 || ((uintptr_t)Wg & 15) || ((uintptr_t)Wu & 15) || ex_plan(type, row_bytes, in, rows, 1, &rbk, &smem))
@@ -687,6 +702,8 @@ extern "C" int ds4cu_experts_gate_up_dec(uint32_t type, const void *Wg, const vo
 
 extern "C" int ds4cu_experts_down_sum_dec(uint32_t type, const void *W, size_t row_bytes, int64_t in, int64_t rows,
                                           const int32_t *sel, int K, const void *xq, const float *add, float *out) {
+    if (type == DS4_TYPE_Q2_K && !ex_old() && !ds4cu_ex_q2k_down_dec(W, row_bytes, in, rows, sel, K, xq, add, out))
+        return 0;
     int rbk;
     size_t smem;
     if (K < 1 || ((uintptr_t)W & 15) || ex_plan(type, row_bytes, in, rows, K, &rbk, &smem)) return -1;
@@ -759,6 +776,7 @@ static __global__ void __launch_bounds__(F16X_ROWS) k_mv_f16x_dec(dec_jobs J) {
 
 extern "C" int ds4cu_matvec_f16_exact_dec(int count, const void *const *W, const size_t *row_bytes, const int64_t *in,
                                           const int64_t *out, const float *const *x, float *const *y) {
+    if (!ds4cu_mv_f16_dw(count, W, row_bytes, in, out, x, y)) return 0;
     if (count < 1 || count > DEC_JOBS) return -1;
     dec_jobs J;
     memset(&J, 0, sizeof J);

@@ -113,6 +113,15 @@ int ds4cu_matvec_q8_0_dec(int count, const void *const *W, size_t row_bytes, int
                           int groups, const void *xq, float *const *y);
 int ds4cu_matvec_f16_dec(int count, const void *const *W, const size_t *row_bytes, const int64_t *in,
                          const int64_t *out, const float *const *x, float *const *y);
+/* The same two where they ran faster on an H100 (mv_dec.cu; the two above
+ * try them first, -1 elsewhere): Q8_0 out_a/out_b-like launches (rows of
+ * 128+ blocks), blocks walking R rows' columns in tiles, three in flight;
+ * F16 launches of 4096+ rows, a warp per row with eight 16-byte loads in
+ * flight, in k_mv_f16_dec's float order. */
+int ds4cu_mv_q8_0_dc(int count, const void *const *W, size_t row_bytes, int64_t in, const int64_t *out, int groups,
+                     const void *xq, float *const *y);
+int ds4cu_mv_f16_dw(int count, const void *const *W, const size_t *row_bytes, const int64_t *in, const int64_t *out,
+                    const float *const *x, float *const *y);
 /* Index-order F16 products at decode (bit-identical to ds4cu_matvec_f16 with
  * exact = 1): rows staged through shared memory, a thread per output chain.
  * Rows need 4-byte alignment and an even width, else -1. */
@@ -127,6 +136,14 @@ int ds4cu_experts_gate_up_dec(uint32_t type, const void *Wg, const void *Wu, siz
                               float *u);
 int ds4cu_experts_down_sum_dec(uint32_t type, const void *W, size_t row_bytes, int64_t in, int64_t rows,
                                const int32_t *sel, int K, const void *xq, const float *add, float *out);
+/* The same two on the real model's formats (ex_dec.cu: persistent warps
+ * streaming rows through shared rings): IQ2_XXS gate+up of width <= 4096,
+ * Q2_K down of width <= 2048 with K <= 8. The two above try these first;
+ * -1 (nothing launched) for any other shape. */
+int ds4cu_ex_iq2_gate_up_dec(const void *Wg, const void *Wu, size_t row_bytes, int64_t in, int64_t rows,
+                             const int32_t *sel, int pairs, int x_div, const void *xq, float *g, float *u);
+int ds4cu_ex_q2k_down_dec(const void *W, size_t row_bytes, int64_t in, int64_t rows, const int32_t *sel, int K,
+                          const void *xq, const float *add, float *out);
 
 /* ---- fused decode-step kernels (fused.cu): the listed ops in one launch, same values ----
  * norm_quant: [a = Σ_h X[h]·pre[h] (X given; stored to a_out if given)] or x,
