@@ -12,9 +12,13 @@
  * while it computes. Gate/up keep the activation codes a lane needs in
  * registers for all rows; the IQ2 grid and sign masks are replicated 16
  * times, copy c at bank pair c, so a half-warp's random 8-byte look-ups never
- * collide. Measured (H100, first version): these kernels are bound by
- * instructions, not bytes (IQ2_XXS costs ~12 per 8 weights), so the row
- * loop carries no divisions and the table offsets are shift-and-mask.
+ * collide. On an H100 (8-layer model, bench/RESULTS.md) gate+up take 27.6 us
+ * (0.94 TB/s; staged 37.9) and down 14.4 us (1.15 TB/s; staged 22.7): they
+ * are bound by instructions, not bytes (IQ2_XXS costs ~12-15 per 8 weights:
+ * two look-ups, their offsets, the signs, 4 dp4a), which is why the row loop
+ * carries no divisions and the offsets are a byte_perm or shift-and-mask.
+ * The first-call set-up (tables, shared-memory opt-in) runs outside graph
+ * capture: the engine captures from a session's second decode step.
  *
  * Exactness: every block's integer sum is exact in any order; the float steps
  * are ds4_vec_dot_*_ref's (scale product times float(int sum), added in block
