@@ -15,7 +15,9 @@
 #include "harness.h"
 
 #ifdef DS4_HAVE_CUDA
+#include "engine/cpu/moe.h"
 #include "engine/cuda/ops.h"
+#include "engine/internal.h"
 #include "engine/numerics.h"
 #include "quant/quant.h"
 
@@ -944,6 +946,235 @@ TEST(libm_expf_log1pf_bits) {
     ds4cu_free(dx); ds4cu_free(de); ds4cu_free(dl);
     free(x); free(e); free(l);
 }
+
+/* ---- fused decode kernels, session 3 (hc_mixnorm.cu, k_route) ---- */
+
+/* One-launch fast HC pre-mix (with and without the folded hc_post) against
+ * the exact chain of already-tested kernels: hc_post, rmsnorm, index-order
+ * F16 product, hc_pre, rmsnorm with weight. The folded X is bit-identical to
+ * hc_post's; pre/post/comb and y within the fast form's bounds (reassociated
+ * slice sums of the 24 products); the codes are those of the GPU's own y.
+ * Three launches in a row per case exercise the grid barrier's counter. */
+static void check_hc_mixnorm(int fold, int want_k, int lean) {
+    const int E = 4096, HC = 4, M = 2 * HC + HC * HC, W = HC * E, tot = 2 * HC + HC * HC;
+    float *X = malloc(sizeof(float) * W), *Fv = malloc(sizeof(float) * E), *nw = malloc(sizeof(float) * E);
+    float *base = malloc(sizeof(float) * M), pc[20];
+    const float scale[3] = {0.7f, 0.9f, 1.3f};
+    uint16_t *fn = malloc(sizeof(uint16_t) * W * M);
+    fill(X, (size_t)W, 2.0f);
+    fill(Fv, E, 1.5f);
+    fill(nw, E, 1.0f);
+    fill(base, M, 0.5f);
+    fill(pc, 20, 1.0f);
+    for (int i = 0; i < 256; i++) Fv[i] = 0.0f;
+    if (!fold) for (int h = 0; h < HC; h++) for (int i = 0; i < 256; i++) X[h * E + i] = 0.0f; /* a zero Q8_K block */
+    for (int i = 0; i < W * M; i++) fn[i] = ds4_f32_to_f16(frand() * 0.02f);
+    float *dX = up(X, sizeof(float) * W), *dF = up(Fv, sizeof(float) * E), *dnw = up(nw, sizeof(float) * E);
+    float *dbase = up(base, sizeof(float) * M), *dsc = up(scale, sizeof scale), *dpc = up(pc, sizeof pc);
+    void *dfn = up(fn, sizeof(uint16_t) * W * M);
+    float *dXn = ds4cu_malloc(sizeof(float) * W), *dXf = ds4cu_malloc(sizeof(float) * W);
+    float *du = ds4cu_malloc(sizeof(float) * W), *dmix = ds4cu_malloc(sizeof(float) * M);
+    float *dout = ds4cu_malloc(sizeof(float) * (tot + 2 * E)); /* pre post comb a y, exact chain */
+    float *fout = ds4cu_malloc(sizeof(float) * (tot + E));     /* pre post comb y, one launch */
+    float *fpc = ds4cu_malloc(sizeof(float) * 20);              /* the fold's post_in/comb_in, overwritten */
+    float *part = ds4cu_malloc(ds4cu_hc_mixnorm_scratch());
+    void *xq = ds4cu_malloc(sizeof(ds4_act_q8_0) * E / 32), *xk = ds4cu_malloc(sizeof(ds4_block_q8_K) * E / 256);
+    const float *xin = dX;
+    if (fold) { /* the reference: hc_post's own X first */
+        ds4cu_hc_post(dX, dF, dpc, dpc + HC, 1, HC, E, dXn);
+        xin = dXn;
+    }
+    ds4cu_rmsnorm(xin, NULL, du, 1, W, 1e-6f);
+    ds4cu_matvec_f16(dfn, sizeof(uint16_t) * W, W, M, 1, du, 1, dmix, 1);
+    ds4cu_hc_pre(dmix, dsc, dbase, xin, 1, HC, E, 20, 1e-6f, dout, dout + HC, dout + 2 * HC, dout + tot);
+    ds4cu_rmsnorm(dout + tot, dnw, dout + tot + E, 1, E, 1e-6f);
+    float *e = malloc(sizeof(float) * (tot + 2 * E)), *f = malloc(sizeof(float) * (tot + E)), *f0 = NULL;
+    float *xn = malloc(sizeof(float) * W), *xf = malloc(sizeof(float) * W);
+    down(e, dout, sizeof(float) * (tot + 2 * E));
+    if (fold) down(xn, dXn, sizeof(float) * W);
+    ds4_act_q8_0 *q = malloc(sizeof *q * E / 32), *gq = malloc(sizeof *gq * E / 32);
+    ds4_block_q8_K *qk = malloc(sizeof *qk * E / 256), *gk = malloc(sizeof *gk * E / 256);
+    ds4cu_hc_mixnorm_debug(NULL, 1, lean);
+    for (int rep = 0; rep < 3; rep++) {
+        if (fold && ds4cu_h2d(fpc, pc, sizeof pc)) T_FAIL("upload: %s", ds4cu_error());
+        CHECK_EQ_INT(ds4cu_hc_mixnorm(dfn, sizeof(uint16_t) * W, dsc, dbase, dX, fold ? dF : NULL, fpc, fpc + HC, dXf,
+                                      HC, E, 20, 1e-6f, 1e-6f, part, fout, fold ? fpc : fout + HC,
+                                      fold ? fpc + HC : fout + 2 * HC, dnw, fout + tot, xq, want_k ? xk : NULL),
+                     0);
+        down(f, fout, sizeof(float) * (tot + E));
+        if (fold) { /* post and comb went to fpc (in place, as forward.c passes them) */
+            down(f + HC, fpc, sizeof(float) * (HC + HC * HC));
+            down(xf, dXf, sizeof(float) * W);
+            same_floats("hc_mixnorm folded hc_post", xf, xn, (size_t)W);
+        }
+        for (int i = 0; i < tot; i++) CHECK_NEAR(f[i], e[i], 2e-5 * (1 + fabs(e[i])));
+        for (int i = 0; i < E; i++) CHECK_NEAR(f[tot + i], e[tot + E + i], 1e-4 * (1 + fabs(e[tot + E + i])));
+        ds4_quantize_act_q8_0(f + tot, q, E);
+        down(gq, xq, sizeof *q * E / 32);
+        CHECK(memcmp(q, gq, sizeof *q * E / 32) == 0);
+        if (want_k) {
+            ds4_quantize_q8_K(f + tot, qk, E);
+            down(gk, xk, sizeof *qk * E / 256);
+            CHECK(memcmp(qk, gk, sizeof *qk * E / 256) == 0);
+        }
+        if (!f0) { f0 = malloc(sizeof(float) * (tot + E)); memcpy(f0, f, sizeof(float) * (tot + E)); }
+        else same_floats("hc_mixnorm repeated launch", f, f0, (size_t)(tot + E));
+    }
+    ds4cu_hc_mixnorm_debug(NULL, -1, -1);
+    ds4cu_free(dX); ds4cu_free(dF); ds4cu_free(dnw); ds4cu_free(dbase); ds4cu_free(dsc); ds4cu_free(dpc);
+    ds4cu_free(dfn); ds4cu_free(dXn); ds4cu_free(dXf); ds4cu_free(du); ds4cu_free(dmix); ds4cu_free(dout);
+    ds4cu_free(fout); ds4cu_free(fpc); ds4cu_free(part); ds4cu_free(xq); ds4cu_free(xk);
+    free(X); free(Fv); free(nw); free(base); free(fn); free(e); free(f); free(f0); free(xn); free(xf);
+    free(q); free(gq); free(qk); free(gk);
+}
+TEST(hc_mixnorm_one_launch) { if (have_gpu()) check_hc_mixnorm(0, 0, 0); }
+TEST(hc_mixnorm_folded_post_and_q8_K) { if (have_gpu()) check_hc_mixnorm(1, 1, 0); }
+TEST(hc_mixnorm_lean_one_launch) { if (have_gpu()) check_hc_mixnorm(0, 1, 1); }
+TEST(hc_mixnorm_lean_folded_post) { if (have_gpu()) check_hc_mixnorm(1, 0, 1); }
+TEST(hc_mixnorm_refuses_bad_shapes) {
+    if (!have_gpu()) return;
+    CHECK_EQ_INT(ds4cu_hc_mixnorm(NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 3, 4096, 20, 1e-6f, 1e-6f, NULL,
+                                  NULL, NULL, NULL, NULL, NULL, NULL, NULL), -1);
+    CHECK_EQ_INT(ds4cu_hc_mixnorm(NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 4, 8192, 20, 1e-6f, 1e-6f, NULL,
+                                  NULL, NULL, NULL, NULL, NULL, NULL, NULL), -1);
+}
+
+/* Where the one-launch pre-mix spends its time (printed, per phase, with L2
+ * flushed before each launch as in a decode step where hc_fn comes from
+ * DRAM), for both Sinkhorn forms, which must agree bit for bit. */
+TEST(hc_mixnorm_phase_clocks_and_sinkhorn_forms) {
+    if (!have_gpu()) return;
+    const int E = 4096, HC = 4, M = 24, W = HC * E, tot = 2 * HC + HC * HC;
+    float *X = malloc(sizeof(float) * W), *Fv = malloc(sizeof(float) * E), *nw = malloc(sizeof(float) * E);
+    float base[24], pc[20];
+    const float scale[3] = {0.7f, 0.9f, 1.3f};
+    uint16_t *fn = malloc(sizeof(uint16_t) * W * M);
+    fill(X, (size_t)W, 2.0f);
+    fill(Fv, E, 1.5f);
+    fill(nw, E, 1.0f);
+    fill(base, M, 0.5f);
+    fill(pc, 20, 1.0f);
+    for (int i = 0; i < W * M; i++) fn[i] = ds4_f32_to_f16(frand() * 0.02f);
+    float *dX = up(X, sizeof(float) * W), *dF = up(Fv, sizeof(float) * E), *dnw = up(nw, sizeof(float) * E);
+    float *dbase = up(base, sizeof base), *dsc = up(scale, sizeof scale), *dpc = up(pc, sizeof pc);
+    void *dfn = up(fn, sizeof(uint16_t) * W * M);
+    float *dXf = ds4cu_malloc(sizeof(float) * W), *fout = ds4cu_malloc(sizeof(float) * (tot + E));
+    float *part = ds4cu_malloc(ds4cu_hc_mixnorm_scratch());
+    void *xq = ds4cu_malloc(sizeof(ds4_act_q8_0) * E / 32), *xk = ds4cu_malloc(sizeof(ds4_block_q8_K) * E / 256);
+    const size_t flush = (size_t)192 << 20;
+    void *dflush = ds4cu_malloc(flush);
+    unsigned long long *ddbg = ds4cu_malloc(sizeof(unsigned long long) * 64 * 8), h[64 * 8];
+    float comb[3][16];
+    for (int cfg = 0; cfg < 3; cfg++) { /* 16-lane Sinkhorn, 1-thread Sinkhorn, lean */
+        const int lanes = cfg != 1, lean = cfg == 2;
+        double acc[3][6] = {{0}};
+        long long skew = 0, bar_ns = 0;
+        const int reps = 10, blk[3] = {0, 32, 63};
+        for (int rep = 0; rep < reps; rep++) {
+            if (ds4cu_memset(dflush, rep, flush) || ds4cu_memset(ddbg, 0, sizeof h)) T_FAIL("memset: %s", ds4cu_error());
+            ds4cu_hc_mixnorm_debug(ddbg, lanes, lean);
+            CHECK_EQ_INT(ds4cu_hc_mixnorm(dfn, sizeof(uint16_t) * W, dsc, dbase, dX, dF, dpc, dpc + HC, dXf, HC, E, 20,
+                                          1e-6f, 1e-6f, part, fout, fout + HC, fout + 2 * HC, dnw, fout + tot, xq, xk),
+                         0);
+            ds4cu_hc_mixnorm_debug(NULL, -1, -1);
+            down(h, ddbg, sizeof h);
+            unsigned long long t0 = ~0ull, t1 = 0, tb = 0;
+            for (int b = 0; b < 64; b++) {
+                if (h[8 * b + 6] < t0) t0 = h[8 * b + 6];
+                if (h[8 * b + 6] > t1) t1 = h[8 * b + 6];
+                if (h[8 * b + 7] > tb) tb = h[8 * b + 7];
+            }
+            skew += (long long)(t1 - t0);
+            bar_ns += (long long)(tb - t0);
+            for (int q = 0; q < 3; q++)
+                for (int k = 1; k < 6; k++)
+                    if (h[8 * blk[q] + k]) acc[q][k] += (double)(h[8 * blk[q] + k] - h[8 * blk[q] + k - 1]);
+            if (ds4cu_h2d(dpc, pc, sizeof pc)) T_FAIL("upload: %s", ds4cu_error());
+        }
+        printf("# hc_mixnorm (Sinkhorn on %s%s), clock cycles per phase, mean of %d:\n", lanes ? "16 lanes" : "1 thread",
+               lean ? ", lean" : "", reps);
+        const char *nm[3] = {"norm block 0", "plain block 32", "mix block 63"};
+        for (int q = 0; q < 3; q++)
+            printf("#   %-14s X pass %6.0f  products %6.0f  barrier %6.0f  tail-a %6.0f  tail-b %6.0f\n", nm[q],
+                   acc[q][1] / reps, acc[q][2] / reps, acc[q][3] / reps, acc[q][4] / reps, acc[q][5] / reps);
+        printf("#   block start spread %lld ns, first start to last barrier exit %lld ns\n", skew / reps, bar_ns / reps);
+        down(comb[cfg], fout + 2 * HC, sizeof comb[0]);
+    }
+    CHECK(memcmp(comb[0], comb[1], sizeof comb[0]) == 0);
+    for (int i = 0; i < 16; i++) CHECK_NEAR(comb[2][i], comb[0][i], 2e-5 * (1 + fabs(comb[0][i])));
+    ds4cu_free(dX); ds4cu_free(dF); ds4cu_free(dnw); ds4cu_free(dbase); ds4cu_free(dsc); ds4cu_free(dpc);
+    ds4cu_free(dfn); ds4cu_free(dXf); ds4cu_free(fout); ds4cu_free(part); ds4cu_free(xq); ds4cu_free(xk);
+    ds4cu_free(dflush); ds4cu_free(ddbg);
+    free(X); free(Fv); free(nw); free(fn);
+}
+
+/* q_a_norm's shape: 1024 values, a thread each (norm_threads), weight,
+ * Q8_0 codes; the norm within 1 ulp (double tree), codes of the GPU's own y. */
+TEST(norm_quant_q_a_1024) {
+    if (!have_gpu()) return;
+    const int n = 1024;
+    float *x = malloc(sizeof(float) * n), *w = malloc(sizeof(float) * n), *want = malloc(sizeof(float) * n);
+    float *got = malloc(sizeof(float) * n);
+    fill(x, n, 3.0f);
+    fill(w, n, 1.0f);
+    for (int i = 0; i < 32; i++) x[64 + i] = 0.0f; /* a zero block */
+    float *dx = up(x, sizeof(float) * n), *dw = up(w, sizeof(float) * n), *dy = ds4cu_malloc(sizeof(float) * n);
+    void *dq = ds4cu_malloc(sizeof(ds4_act_q8_0) * n / 32);
+    ds4cu_norm_quant(NULL, NULL, 0, dx, NULL, dw, dy, 1, n, 1e-6f, dq, NULL);
+    ds4_rmsnorm(x, w, want, n, 1e-6f);
+    down(got, dy, sizeof(float) * n);
+    for (int i = 0; i < n; i++)
+        if (ulps_(got[i], want[i]) > 1) T_FAIL("norm_quant 1024 %d: gpu %.9g cpu %.9g", i, got[i], want[i]);
+    ds4_act_q8_0 *q = malloc(sizeof *q * n / 32), *gq = malloc(sizeof *gq * n / 32);
+    ds4_quantize_act_q8_0(got, q, n);
+    down(gq, dq, sizeof *q * n / 32);
+    CHECK(memcmp(q, gq, sizeof *q * n / 32) == 0);
+    ds4cu_free(dx); ds4cu_free(dw); ds4cu_free(dy); ds4cu_free(dq);
+    free(x); free(w); free(want); free(got); free(q); free(gq);
+}
+
+/* k_route against ds4_route itself (a model with only the routing fields):
+ * 256 experts top-6, biased and unbiased, normalized or scaled, ties and
+ * both softplus tails in the logits, and hash layers (tid2eid rows). Picks
+ * and weights bit for bit. */
+static void check_route(int hash, int use_bias, int norm) {
+    const int X = 256, K = 6, n = 7, V = 11;
+    ds4_model *m = calloc(1, sizeof *m);
+    m->cfg.n_expert = X;
+    m->cfg.n_expert_used = K;
+    m->cfg.expert_norm = norm;
+    m->cfg.expert_scale = 1.5f;
+    m->cfg.n_hash_layer = 3;
+    const uint32_t il = hash ? 1 : 5;
+    float *lg = malloc(sizeof(float) * n * X), *bias = malloc(sizeof(float) * X), *w = malloc(sizeof(float) * n * K);
+    float *gw = malloc(sizeof(float) * n * K);
+    int32_t *tid2eid = malloc(sizeof(int32_t) * V * K), *sel = malloc(sizeof(int32_t) * n * K);
+    int32_t *gsel = malloc(sizeof(int32_t) * n * K), tokens[7] = {3, 0, 10, 7, 7, 1, 5};
+    fill(lg, (size_t)n * X, 4.0f);
+    fill(bias, X, 0.3f);
+    for (int i = 0; i < X; i += 16) lg[X + i] = 25.0f;            /* token 1: 16 tied winners above the tail */
+    for (int i = 0; i < X; i++) lg[2 * X + i] = -30.0f + i % 3;  /* token 2: the low tail, ties everywhere */
+    for (int i = 0; i < X; i++) lg[3 * X + i] = 1.0f;            /* token 3: all equal */
+    for (int i = 0; i < V * K; i++) tid2eid[i] = (int32_t)((i * 37 + 11) % X);
+    m->w.layer[il].exp_bias.data = use_bias ? (const uint8_t *)bias : NULL;
+    m->w.layer[il].tid2eid.data = (const uint8_t *)tid2eid;
+    for (int t = 0; t < n; t++) ds4_route(m, il, lg + (size_t)t * X, tokens[t], sel + (size_t)t * K, w + (size_t)t * K);
+    float *dlg = up(lg, sizeof(float) * n * X), *dbias = up(bias, sizeof(float) * X);
+    int32_t *dtid = up(tid2eid, sizeof(int32_t) * V * K), *dtok = up(tokens, sizeof tokens);
+    int32_t *dsel = ds4cu_malloc(sizeof(int32_t) * n * K);
+    float *dw = ds4cu_malloc(sizeof(float) * n * K);
+    ds4cu_route(dlg, n, X, K, dtok, hash ? dtid : NULL, use_bias && !hash ? dbias : NULL, norm, 1.5f, dsel, dw);
+    down(gsel, dsel, sizeof(int32_t) * n * K);
+    down(gw, dw, sizeof(float) * n * K);
+    for (int i = 0; i < n * K; i++)
+        if (gsel[i] != sel[i]) T_FAIL("route pick %d (token %d): gpu %d cpu %d", i % K, i / K, gsel[i], sel[i]);
+    same_floats("route weights", gw, w, (size_t)n * K);
+    ds4cu_free(dlg); ds4cu_free(dbias); ds4cu_free(dtid); ds4cu_free(dtok); ds4cu_free(dsel); ds4cu_free(dw);
+    free(m); free(lg); free(bias); free(w); free(gw); free(tid2eid); free(sel); free(gsel);
+}
+TEST(route_top6_biased_normalized) { if (have_gpu()) check_route(0, 1, 1); }
+TEST(route_top6_plain_scaled) { if (have_gpu()) check_route(0, 0, 0); }
+TEST(route_hash_layer) { if (have_gpu()) check_route(1, 0, 1); }
 
 #else
 TEST(cuda_not_built) { T_SKIP("built without nvcc"); }

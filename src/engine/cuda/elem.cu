@@ -369,71 +369,74 @@ extern "C" void ds4cu_moe_sum(const float *dout, int n, int K, int E, const floa
     ds4cu_after("moe_sum");
 }
 
-/* ---------------- routing (ds4_route), one warp per token ----------------
- * Probabilities in parallel; each of the K picks is a warp argmax with the
- * CPU's tie rule (lower expert index wins); the weight sum runs in pick
- * order on lane 0. */
+/* ---------------- routing (ds4_route), a block per token ----------------
+ * 256 threads: the probabilities one expert per thread (the per-element
+ * softplus/sqrt chain was the old one-warp kernel's serial part); then warp 0
+ * picks the K best with the expert scores in registers (8 a lane, expert
+ * 32·i + lane): each pick is a lane-local scan plus a warp argmax with the
+ * CPU's rule (strictly greater wins, ties go to the lower index). A NaN
+ * score counts as -inf (the CPU's pick then depends on where it stands), so
+ * every pick is a valid, distinct expert. The weight sum runs in pick order. */
 #define ROUTE_MAX 256
-static __global__ void k_route(const float *lgv, int X, int K, const int32_t *tokens, const int32_t *tid2eid,
-                               const float *bias, int norm, float escale, int32_t *sel_o, float *w_o) {
+static __global__ void __launch_bounds__(ROUTE_MAX)
+    k_route(const float *lgv, int X, int K, const int32_t *tokens, const int32_t *tid2eid, const float *bias,
+            int norm, float escale, int32_t *sel_o, float *w_o) {
     __shared__ float prob[ROUTE_MAX], score[ROUTE_MAX];
     __shared__ int32_t sel[16];
-    const int t = blockIdx.x, lane = threadIdx.x;
-    const float *lg = lgv + (int64_t)t * X;
-    for (int e = lane; e < X; e += 32) { /* loads first, all in flight */
-        prob[e] = lg[e];
-        score[e] = bias ? bias[e] : 0.0f;
-    }
-    __syncwarp();
-    for (int e = lane; e < X; e += 32) {
-        const float z = prob[e];
+    const int t = blockIdx.x, tid = threadIdx.x, lane = tid & 31;
+    if (tid < X) {
+        const float z = lgv[(int64_t)t * X + tid];
+        const float b = bias ? bias[tid] : 0.0f;
         const float sp = z > 20.0f ? z : (z < -20.0f ? d_expf(z) : d_log1pf(d_expf(z)));
-        prob[e] = sqrtf(sp);
-        score[e] = bias ? prob[e] + score[e] : prob[e];
+        const float p = sqrtf(sp);
+        prob[tid] = p;
+        score[tid] = bias ? p + b : p;
     }
-    __syncwarp();
     if (tid2eid) {
-        if (lane < K) sel[lane] = tid2eid[(int64_t)tokens[t] * K + lane];
+        if (tid < K) sel[tid] = tid2eid[(int64_t)tokens[t] * K + tid];
+        __syncthreads();
     } else {
+        __syncthreads();
+        if (tid >= 32) return;
+        float sv[ROUTE_MAX / 32];
+#pragma unroll
+        for (int i = 0; i < ROUTE_MAX / 32; i++) { /* NaN as -inf: a total order, so every lane agrees */
+            const float sc = 32 * i + lane < X ? score[32 * i + lane] : -INFINITY;
+            sv[i] = sc != sc ? -INFINITY : sc;
+        }
+        unsigned taken = 0; /* bit i: expert 32·i + lane already picked */
         for (int k = 0; k < K; k++) {
             float bv = 0.0f;
             int bi = -1;
-            for (int e = lane; e < X; e += 32) {
-                int used = 0;
-                for (int q = 0; q < k; q++) used |= sel[q] == e;
-                if (!used && (bi < 0 || score[e] > bv)) { bv = score[e]; bi = e; }
+#pragma unroll
+            for (int i = 0; i < ROUTE_MAX / 32; i++) {
+                const int e = 32 * i + lane;
+                if (e < X && !(taken >> i & 1) && (bi < 0 || sv[i] > bv)) { bv = sv[i]; bi = e; }
             }
             for (int off = 16; off; off >>= 1) {
                 const float ov = __shfl_xor_sync(0xffffffffu, bv, off);
                 const int oi = __shfl_xor_sync(0xffffffffu, bi, off);
                 if (oi >= 0 && (bi < 0 || ov > bv || (ov == bv && oi < bi))) { bv = ov; bi = oi; }
             }
+            if (bi >= 0 && (bi & 31) == lane) taken |= 1u << (bi >> 5);
             if (lane == 0) sel[k] = bi;
-            __syncwarp();
         }
+        __syncwarp();
     }
-    __syncwarp();
-    if (lane == 0) {
-        float w[16], sum = 0.0f;
-        for (int k = 0; k < K; k++) {
-            w[k] = prob[sel[k]];
-            sum += w[k];
-        }
-        if (norm) {
-            const float Z = sum > 6.103515625e-5f ? sum : 6.103515625e-5f;
-            for (int k = 0; k < K; k++) w[k] = w[k] / Z * escale;
-        } else {
-            for (int k = 0; k < K; k++) w[k] = w[k] * escale;
-        }
-        for (int k = 0; k < K; k++) {
-            sel_o[(int64_t)t * K + k] = sel[k];
-            w_o[(int64_t)t * K + k] = w[k];
-        }
+    /* lane k < K: the weight sum in pick order (every lane the same), then
+     * its own weight (the K divisions at once, not in series) */
+    if (tid < K) {
+        float sum = 0.0f;
+        for (int k = 0; k < K; k++) sum += prob[sel[k]];
+        const float wk = prob[sel[tid]];
+        const float Z = sum > 6.103515625e-5f ? sum : 6.103515625e-5f;
+        sel_o[(int64_t)t * K + tid] = sel[tid];
+        w_o[(int64_t)t * K + tid] = norm ? wk / Z * escale : wk * escale;
     }
 }
 extern "C" void ds4cu_route(const float *lg, int n, int X, int K, const int32_t *tokens, const int32_t *tid2eid,
                             const float *bias, int norm, float scale, int32_t *sel, float *w) {
-    if (n > 0) k_route<<<n, 32, 0, ds4cu_s>>>(lg, X, K, tokens, tid2eid, bias, norm, scale, sel, w);
+    if (n > 0) k_route<<<n, ROUTE_MAX, 0, ds4cu_s>>>(lg, X, K, tokens, tid2eid, bias, norm, scale, sel, w);
     ds4cu_after("route");
 }
 

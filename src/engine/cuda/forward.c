@@ -199,8 +199,9 @@ static void mm_f16_multi(const ds4_model *m, cu_scratch *sc, int cnt, const ds4_
 }
 
 /* Fast decode (m->exact < 0, one token): the HC pre-mix is done by the
- * sub-layer's first two kernels (norm_in, cuda/fused.cu), so hc_pre launches
- * nothing. sc->moe (unused otherwise) holds the slice partials. */
+ * sub-layer's first kernel (norm_in: cuda/hc_mixnorm.cu, else the two of
+ * cuda/fused.cu), so hc_pre launches nothing. sc->moe (unused otherwise)
+ * holds the slice partials. */
 static int hc_fused(const ds4_model *m, const cu_scratch *sc, const ds4_wt *fn, int n) {
     const ds4_config *c = &m->cfg;
     return n == 1 && !m->exact && c->n_hc == 4 && fn->type == DS4_TYPE_F16 && fn->row_bytes % 16 == 0 &&
@@ -208,19 +209,77 @@ static int hc_fused(const ds4_model *m, const cu_scratch *sc, const ds4_wt *fn, 
            ds4cu_hc_fast_scratch(4, (int)c->n_embd) <= sizeof(float) * (size_t)sc->cap * c->n_embd;
 }
 
+/* DS4_CUDA_HCMIX=0: the two-launch fast pre-mix (k_hc_part + a one-block
+ * finish) instead of hc_mixnorm.cu's one launch; DS4_CUDA_HCFOLD=0: hc_post
+ * as its own launch instead of inside the next pre-mix (A/B knobs). */
+static int env_on(const char *name) {
+    const char *e = getenv(name);
+    return !(e && atoi(e) == 0);
+}
+static int hcmix_enabled(void) {
+    static int v = -1;
+    if (v < 0) v = env_on("DS4_CUDA_HCMIX");
+    return v;
+}
+static int hcfold_enabled(void) {
+    static int v = -1;
+    if (v < 0) v = env_on("DS4_CUDA_HCFOLD");
+    return v;
+}
+
+/* Deferred hc_post (fast decode): t_fold is set while the one-launch pre-mix
+ * runs in this forward pass; hc_post then only marks itself pending
+ * (t_pending) and the next pre-mix computes it from X, fo, post and comb
+ * (nothing reads X in between); whatever else would read X flushes it first
+ * (hc_flush), and forward_kernels flushes after its layers. Per thread: a
+ * forward pass runs on one thread. */
+static _Thread_local int t_fold, t_pending;
+
+static void swap_x(cu_scratch *sc) {
+    float *t = sc->X;
+    sc->X = sc->X2;
+    sc->X2 = t;
+}
+
+static void hc_flush(const ds4_config *c, cu_scratch *sc) {
+    if (!t_pending) return;
+    ds4cu_hc_post(sc->X, sc->fo, sc->post, sc->comb, 1, (int)c->n_hc, (int)c->n_embd, sc->X2);
+    swap_x(sc);
+    t_pending = 0;
+}
+
 /* A decoded token's sub-layer input: the HC pre-mix (when fused), its
  * RMSNorm with weight w into y, and the activation codes the sub-layer's
- * products need (q8_0 into sc->xq, q8_K into sc->xqK when want_k), one or two
- * launches. */
+ * products need (q8_0 into sc->xq, q8_K into sc->xqK when want_k): one
+ * launch (hc_mixnorm.cu, with the pending hc_post folded in), else one or
+ * two. */
 static void norm_in(const ds4_model *m, cu_scratch *sc, const ds4_wt *fn, const ds4_wt *scale, const ds4_wt *base,
                     const ds4_wt *w, float *y, int want_k) {
     const ds4_config *c = &m->cfg;
     const int E = (int)c->n_embd;
-    if (hc_fused(m, sc, fn, 1) &&
-        !ds4cu_hc_pre_fast(cu_w(m, fn), fn->row_bytes, cu_w(m, scale), cu_w(m, base), sc->X, (int)c->n_hc, E,
-                           (int)c->sinkhorn_iter, c->hc_eps, c->rms_eps, sc->moe, sc->pre, sc->post, sc->comb,
-                           cu_w(m, w), y, sc->xq, want_k ? sc->xqK : NULL))
-        return;
+    if (hc_fused(m, sc, fn, 1)) {
+        const int fold = t_pending && hcfold_enabled();
+        if (!fold) hc_flush(c, sc);
+        if (hcmix_enabled() && ds4cu_hc_mixnorm_scratch() <= sizeof(float) * (size_t)sc->cap * c->n_embd &&
+            !ds4cu_hc_mixnorm(cu_w(m, fn), fn->row_bytes, cu_w(m, scale), cu_w(m, base), sc->X,
+                              fold ? sc->fo : NULL, sc->post, sc->comb, sc->X2, (int)c->n_hc, E,
+                              (int)c->sinkhorn_iter, c->hc_eps, c->rms_eps, sc->moe, sc->pre, sc->post, sc->comb,
+                              cu_w(m, w), y, sc->xq, want_k ? sc->xqK : NULL)) {
+            if (fold) {
+                swap_x(sc);
+                t_pending = 0;
+            }
+            t_fold = 1;
+            return;
+        }
+        hc_flush(c, sc);
+        t_fold = 0;
+        if (!ds4cu_hc_pre_fast(cu_w(m, fn), fn->row_bytes, cu_w(m, scale), cu_w(m, base), sc->X, (int)c->n_hc, E,
+                               (int)c->sinkhorn_iter, c->hc_eps, c->rms_eps, sc->moe, sc->pre, sc->post, sc->comb,
+                               cu_w(m, w), y, sc->xq, want_k ? sc->xqK : NULL))
+            return;
+    }
+    hc_flush(c, sc);
     ds4cu_norm_quant(NULL, NULL, 0, sc->a, NULL, cu_w(m, w), y, 1, E, c->rms_eps, sc->xq, want_k ? sc->xqK : NULL);
 }
 
@@ -229,6 +288,8 @@ static void hc_pre(const ds4_model *m, cu_scratch *sc, const ds4_wt *fn, const d
     const ds4_config *c = &m->cfg;
     const int HC = (int)c->n_hc, E = (int)c->n_embd;
     if (hc_fused(m, sc, fn, n)) return;
+    hc_flush(c, sc);
+    t_fold = 0;
     ds4cu_rmsnorm(sc->X, NULL, sc->u, n, HC * E, c->rms_eps);
     mm(m, sc, fn, sc->u, n, 1, sc->mix);
     ds4cu_hc_pre(sc->mix, cu_w(m, scale), cu_w(m, base), sc->X, n, HC, E, (int)c->sinkhorn_iter, c->hc_eps, sc->pre,
@@ -236,10 +297,13 @@ static void hc_pre(const ds4_model *m, cu_scratch *sc, const ds4_wt *fn, const d
 }
 
 static void hc_post(const ds4_config *c, cu_scratch *sc, int n) {
+    hc_flush(c, sc);
+    if (n == 1 && t_fold && hcfold_enabled()) {
+        t_pending = 1;
+        return;
+    }
     ds4cu_hc_post(sc->X, sc->fo, sc->post, sc->comb, n, (int)c->n_hc, (int)c->n_embd, sc->X2);
-    float *t = sc->X;
-    sc->X = sc->X2;
-    sc->X2 = t;
+    swap_x(sc);
 }
 
 static void steer(ds4_model *m, uint32_t il, float scale, float *y, int n) {
@@ -380,8 +444,6 @@ static int ffn_decode(ds4_session *ss, uint32_t il, cu_scratch *sc) {
     ds4cu_route(sc->lg, 1, X, K, sc->tokens, hash ? cu_w(m, &L->tid2eid) : NULL,
                 (!hash && L->exp_bias.data) ? cu_w(m, &L->exp_bias) : NULL, c->expert_norm, c->expert_scale, sc->sel,
                 sc->w);
-    ds4cu_quant_q8_K(xf, sc->xqK, 1, E);
-    ds4cu_quant_q8_0(xf, sc->xq, 1, E);
     const ds4_wt *sh[2] = {&L->gate_sh, &L->up_sh};
     float *shy[2] = {sc->shg, sc->shu};
     mv_q8_0(m, sc, 2, sh, shy, 1, 1);
@@ -503,6 +565,8 @@ static void forward_kernels(ds4_session *ss, int k, int n, int64_t pos0, int all
         steer(m, il, ss->steer_ffn, sc->fo, n);
         hc_post(c, sc, n);
     }
+    hc_flush(c, sc); /* X complete for the head or the next segment */
+    t_fold = 0;
     if (k < cm->n_dev - 1) return;
     if (all_rows) output_head(m, sc, 0, n);
     else if (last) output_head(m, sc, n - 1, 1);

@@ -191,7 +191,9 @@ static __global__ void __launch_bounds__(1024)
     if (qK) quant_q8_K_smem(v, n, qK + (size_t)t * (n / 256));
 }
 
-static int norm_threads(int n) { return n >= 4096 ? 1024 : (n >= 1024 ? 256 : 128); }
+/* A thread per value from 1024 on (q_a_norm's 1024: one Q8_0 block per warp,
+ * no second pass over the codes). */
+static int norm_threads(int n) { return n >= 1024 ? 1024 : (n >= 256 ? 256 : 128); }
 
 extern "C" void ds4cu_norm_quant(const float *X, const float *pre, int HC, const float *x, float *a_out, const float *w,
                                  float *y, int rows, int n, float eps, void *q8_0, void *q8_K) {
@@ -288,25 +290,31 @@ static __global__ void k_qkv_post(float *q, const float *kvr, const float *kv_w,
     const int kv = h == H;
     const float *src = kv ? kvr + (size_t)t * D : q + ((size_t)t * H + h) * D;
     float *dst = kv ? kvv + (size_t)t * D : q + ((size_t)t * H + h) * D;
+    const int half = n_rot / 2;
+    const float *c = tab + (pos0 + t) * n_rot, *sn = c + half;
+    float c0 = 0.0f, s0 = 0.0f; /* the first pair's cos/sin, loaded with the row */
+    if ((int)threadIdx.x < half) { c0 = c[threadIdx.x]; s0 = sn[threadIdx.x]; }
     double s = 0.0;
     for (int i = threadIdx.x; i < D; i += blockDim.x) {
         const float x = src[i];
         v[i] = x;
         s += (double)x * (double)x;
     }
-    if (kv)
-        for (int i = threadIdx.x; i < 127; i += blockDim.x) e4[i] = c_e4m3[i];
+    if (kv) /* numerics.cuh's table, computed in place (exact float ops) instead of divergent constant loads */
+        for (int i = threadIdx.x; i < 127; i += blockDim.x) {
+            const int e = i >> 3, mt = i & 7;
+            e4[i] = e == 0 ? ldexpf((float)mt, -9) : ldexpf(1.0f + (float)mt / 8.0f, e - 7);
+        }
     const double tot = block_sum(s, part);
     const float scale = 1.0f / sqrtf((float)(tot / D) + eps);
     for (int i = threadIdx.x; i < D; i += blockDim.x) v[i] = kv ? v[i] * scale * kv_w[i] : v[i] * scale;
     __syncthreads();
-    const int half = n_rot / 2;
-    const float *c = tab + (pos0 + t) * n_rot, *sn = c + half;
     for (int k = threadIdx.x; k < half; k += blockDim.x) {
         float *r = v + (D - n_rot);
+        const float ck = k == (int)threadIdx.x ? c0 : c[k], sk = k == (int)threadIdx.x ? s0 : sn[k];
         const float x0 = r[2 * k], x1 = r[2 * k + 1];
-        r[2 * k] = x0 * c[k] - x1 * sn[k];
-        r[2 * k + 1] = x0 * sn[k] + x1 * c[k];
+        r[2 * k] = x0 * ck - x1 * sk;
+        r[2 * k + 1] = x0 * sk + x1 * ck;
     }
     __syncthreads();
     if (kv) {
@@ -352,27 +360,58 @@ extern "C" void ds4cu_qkv_post(float *q, const float *kvr, const float *kv_w, fl
     ds4cu_after("qkv_post");
 }
 
+/* d_iqat_block for a 128-thread block with the FP4 step a warp per 32-block,
+ * a value per lane (d_fp4_block ran it on 4 threads, 32 values each in
+ * series: most of k_idx_post's 9 us). The block max is order-free (NaN and
+ * negative magnitudes ignored, as the CPU's strict > from 0 does) and every
+ * lane derives the same scale, so the values are d_fp4_block's. */
+static __device__ void iqat_block_warps(float *x) {
+    const int tid = threadIdx.x;
+    for (int t = 1; t < 128; t <<= 1) {
+        if (tid < 64) {
+            const int i = (tid / t) * 2 * t + tid % t;
+            const float a = x[i], c = x[i + t];
+            x[i] = a + c;
+            x[i + t] = a - c;
+        }
+        __syncthreads();
+    }
+    const float v = x[tid] * 0.08838834764831845f;
+    float amax = fabsf(v);
+    if (!(amax > 0.0f)) amax = 0.0f;
+    for (int off = 16; off; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(FULL, amax, off));
+    if (amax < 7.052966104933725e-38f) amax = 7.052966104933725e-38f;
+    const float scale = ldexpf(1.0f, (int)ceilf(d_log2f(amax / 6.0f)));
+    float q = v / scale;
+    q = q < -6.0f ? -6.0f : (q > 6.0f ? 6.0f : q);
+    x[tid] = d_e2m1_round(q) * scale;
+    __syncthreads();
+}
+
 /* Replaces rope(qI) + iqat(qI) + scale(wI): block h of token t rotates
- * indexer head h, runs the Hadamard + FP4 round trip, and scales wI[t][h]. */
-static __global__ void k_idx_post(float *qI, float *wI, int IH, int ID, int n_rot, const float *tab, int64_t pos0,
-                                  const int64_t *dpos, float wscale) {
+ * indexer head h, runs the Hadamard + FP4 round trip, and scales wI[t][h].
+ * The cos/sin loads are issued with the row's. */
+static __global__ void __launch_bounds__(128) k_idx_post(float *qI, float *wI, int IH, int ID, int n_rot,
+                                                         const float *tab, int64_t pos0, const int64_t *dpos,
+                                                         float wscale) {
     __shared__ float v[128];
     if (dpos) pos0 = *dpos;
     const int h = blockIdx.x, t = blockIdx.y;
     float *row = qI + ((size_t)t * IH + h) * ID;
+    const int half = n_rot / 2, k = threadIdx.x;
+    const float *c = tab + (pos0 + t) * n_rot, *sn = c + half;
+    float ck = 0.0f, sk = 0.0f;
+    if (k < half) { ck = c[k]; sk = sn[k]; }
     v[threadIdx.x] = row[threadIdx.x];
     __syncthreads();
-    const int half = n_rot / 2;
-    const float *c = tab + (pos0 + t) * n_rot, *sn = c + half;
-    if ((int)threadIdx.x < half) {
+    if (k < half) {
         float *r = v + (ID - n_rot);
-        const int k = threadIdx.x;
         const float x0 = r[2 * k], x1 = r[2 * k + 1];
-        r[2 * k] = x0 * c[k] - x1 * sn[k];
-        r[2 * k + 1] = x0 * sn[k] + x1 * c[k];
+        r[2 * k] = x0 * ck - x1 * sk;
+        r[2 * k + 1] = x0 * sk + x1 * ck;
     }
     __syncthreads();
-    d_iqat_block(v);
+    iqat_block_warps(v);
     row[threadIdx.x] = v[threadIdx.x];
     if (threadIdx.x == 0) wI[(size_t)t * IH + h] = wI[(size_t)t * IH + h] * wscale;
 }
@@ -394,15 +433,18 @@ static __global__ void k_unrope_q8_0(const float *o, int H, int D, int n_rot, co
     if (dpos) pos0 = *dpos;
     const int h = blockIdx.x, t = blockIdx.y;
     const float *row = o + ((size_t)t * H + h) * D;
-    for (int i = threadIdx.x; i < D; i += blockDim.x) v[i] = row[i];
-    __syncthreads();
     const int half = n_rot / 2;
     const float *c = tab + (pos0 + t) * n_rot, *s = c + half;
+    float c0 = 0.0f, s0 = 0.0f; /* the first pair's cos/sin, loaded with the row */
+    if ((int)threadIdx.x < half) { c0 = c[threadIdx.x]; s0 = s[threadIdx.x]; }
+    for (int i = threadIdx.x; i < D; i += blockDim.x) v[i] = row[i];
+    __syncthreads();
     for (int k = threadIdx.x; k < half; k += blockDim.x) {
         float *r = v + (D - n_rot);
-        const float x0 = r[2 * k], x1 = r[2 * k + 1], sn = -s[k];
-        r[2 * k] = x0 * c[k] - x1 * sn;
-        r[2 * k + 1] = x0 * sn + x1 * c[k];
+        const float ck = k == (int)threadIdx.x ? c0 : c[k], sn = -(k == (int)threadIdx.x ? s0 : s[k]);
+        const float x0 = r[2 * k], x1 = r[2 * k + 1];
+        r[2 * k] = x0 * ck - x1 * sn;
+        r[2 * k + 1] = x0 * sn + x1 * ck;
     }
     __syncthreads();
     quant_q8_0_smem(v, D, xq + ((size_t)t * H + h) * (D / 32));
@@ -412,7 +454,7 @@ extern "C" int ds4cu_unrope_q8_0(const float *o, int n, int H, int D, int n_rot,
                                  void *xq) {
     if (D % 32 || D > 8192) return -1;
     if (n > 0)
-        k_unrope_q8_0<<<dim3(H, n), 256, sizeof(float) * D, ds4cu_s>>>(o, H, D, n_rot, tab, pos0, ds4cu_dpos,
+        k_unrope_q8_0<<<dim3(H, n), D >= 512 ? 512 : 256, sizeof(float) * D, ds4cu_s>>>(o, H, D, n_rot, tab, pos0, ds4cu_dpos,
                                                                          (cu_act_q8_0 *)xq);
     ds4cu_after("unrope_q8_0");
     return 0;

@@ -159,6 +159,26 @@ size_t ds4cu_hc_fast_scratch(int HC, int E);
 int ds4cu_hc_pre_fast(const void *fn, size_t fn_rb, const float *scale, const float *base, const float *X, int HC,
                       int E, int iters, float hc_eps, float eps, float *part, float *pre, float *post, float *comb,
                       const float *w, float *y, void *q8_0, void *q8_K);
+/* The same fast pre-mix in ONE launch (hc_mixnorm.cu: 64 blocks meeting at a
+ * grid barrier), with rmsnorm(X) before the product as on the CPU. With F
+ * given, the input is first hc_post(X, F, post_in, comb_in) (the previous
+ * sub-layer's, k_hc_post's operations), written to Xout (not X). part:
+ * ds4cu_hc_mixnorm_scratch() bytes. -1 (nothing launched) when the shape or
+ * the device does not fit (HC 4, E a multiple of 256 up to 5376, ...). */
+size_t ds4cu_hc_mixnorm_scratch(void);
+/* Tests: the Sinkhorn on 16 lanes (1, the default) or one thread (0, the
+ * same values; DS4_CUDA_HCM_SINK=1 too); lean = 1: the products of the raw
+ * slices scaled after the barrier (only the norm blocks load all of X, while
+ * they wait; DS4_CUDA_HCM_LEAN=1 too; A/B only: 11.0 vs 11.7 us on an H100,
+ * but fast_a_c02's greedy token 9 flips with it); -1: from the environment. Per-block
+ * phase clocks into dbg (device, 64 × 8 u64: clock64 at start, after the X
+ * pass, after the products, after the barrier, mid-tail, end; globaltimer at
+ * start and after the barrier) while dbg is not NULL. */
+void ds4cu_hc_mixnorm_debug(unsigned long long *dbg, int sink_lanes, int lean);
+int ds4cu_hc_mixnorm(const void *fn, size_t fn_rb, const float *scale, const float *base, const float *X,
+                     const float *F, const float *post_in, const float *comb_in, float *Xout, int HC, int E,
+                     int iters, float hc_eps, float eps, float *part, float *pre, float *post, float *comb,
+                     const float *w, float *y, void *q8_0, void *q8_K);
 /* rmsnorm of each query head (in place) and of kvr (weight kv_w) into kvv,
  * RoPE of both at pos0 + t, FP8 round trip of kvv's first n_nope values. */
 void ds4cu_qkv_post(float *q, const float *kvr, const float *kv_w, float *kvv, int n, int H, int D, int n_rot,
