@@ -2,8 +2,8 @@
 # tests/gpu/final.sh - the whole GPU check of one commit in a single device
 # call (device budget is scarce): every CUDA test suite at once (they are
 # small and share the card), the 8-layer full-width model synthesized
-# meanwhile, then the decode/prefill benches (fast, --exact, the opt-in
-# DS4_CUDA_F16X exact kernel, 2048-token prefill chunks) one at a time, and
+# meanwhile, then the decode/prefill benches (fast, --exact, --exact with the
+# general exact F16 kernel (DS4_CUDA_F16X=0), 2048-token prefill chunks) one at a time, and
 # last, with the GPU idle, the CPU decode benchmark of bench/cpu_decode.sh
 # when its static binaries (.cpu-bench/) were carried too.
 # usage (device machine): run with carry [".gpu-NAME", ".cpu-bench"]:
@@ -11,7 +11,8 @@
 # (the tracked tree is ~36 MiB of the 64 MiB a call may carry: if the bundles do
 # not fit, strip them and carry them as one tar.xz, ~4 MiB, unpacked first.)
 # Only 8 files come back from $OUT: the logs of the passing suites are removed.
-# Knobs: DS4_FINAL_STEPS (tests,bench,prof,cpu), DS4_FINAL_PROF_MODES (fast exact), DS4_FINAL_CPU_SWEEP (ds4-bench args).
+# Knobs: DS4_FINAL_STEPS (tests,bench,prof,cpu), DS4_FINAL_PROF_MODES (fast exact),
+# DS4_FINAL_CTX (contexts of the fast bench, 2048,8192), DS4_FINAL_CPU_SWEEP (ds4-bench args).
 set -u
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/ds4-final}
@@ -35,14 +36,14 @@ if step tests; then
         (timeout -k 10 420 bash -c "$(declare -f run); B=$B; run $t" >"$OUT/$t.log" 2>&1; echo "rc=$?" >>"$OUT/$t.log") &
         jobs_+=($!)
     done
-    (DS4_CUDA_F16X=1 timeout -k 10 420 bash -c "$(declare -f run); B=$B; run test_cuda_golden" >"$OUT/golden-f16x.log" 2>&1;
-     echo "rc=$?" >>"$OUT/golden-f16x.log") &
+    (DS4_CUDA_F16X=0 timeout -k 10 420 bash -c "$(declare -f run); B=$B; run test_cuda_golden" >"$OUT/golden-f16x0.log" 2>&1;
+     echo "rc=$?" >>"$OUT/golden-f16x0.log") &
     jobs_+=($!)
-    (DS4_CUDA_F16X=1 timeout -k 10 420 bash -c "$(declare -f run); B=$B; run test_cuda_ops" >"$OUT/ops-f16x.log" 2>&1;
-     echo "rc=$?" >>"$OUT/ops-f16x.log") &
+    (DS4_CUDA_F16X=0 timeout -k 10 420 bash -c "$(declare -f run); B=$B; run test_cuda_ops" >"$OUT/ops-f16x0.log" 2>&1;
+     echo "rc=$?" >>"$OUT/ops-f16x0.log") &
     jobs_+=($!)
     wait "${jobs_[@]}"
-    for f in test_cuda_ops test_cuda_gemm test_cuda_golden test_cuda_multi test_cuda_session golden-f16x ops-f16x; do
+    for f in test_cuda_ops test_cuda_gemm test_cuda_golden test_cuda_multi test_cuda_session golden-f16x0 ops-f16x0; do
         echo "-- $f: $(grep -E '^# ' "$OUT/$f.log" | tail -1) $(tail -1 "$OUT/$f.log")"
         grep -E '^(FAIL|not ok)' "$OUT/$f.log" | head -5
         if tail -1 "$OUT/$f.log" | grep -q 'rc=0'; then rm -f "$OUT/$f.log"; else fail=1; fi
@@ -53,11 +54,11 @@ fi
 if step bench; then
     [[ -f $model ]] || run ds4-synth --preset full --layers 8 --vocab bytes -o "$model" >"$OUT/synth.log" 2>&1
     echo "== bench fast, default chunk ($((SECONDS - t0)) s)"
-    run gpu_decode -m "$model" --ctx 2048,8192 --gen 32 || fail=1
+    run gpu_decode -m "$model" --ctx "${DS4_FINAL_CTX:-2048,8192}" --gen 32 || fail=1
     echo "== bench --exact ($((SECONDS - t0)) s)"
     run gpu_decode -m "$model" --ctx 2048 --gen 32 --exact || fail=1
-    echo "== bench --exact DS4_CUDA_F16X=1 ($((SECONDS - t0)) s)"
-    DS4_CUDA_F16X=1 run gpu_decode -m "$model" --ctx 2048 --gen 32 --exact || fail=1
+    echo "== bench --exact DS4_CUDA_F16X=0 ($((SECONDS - t0)) s)"
+    DS4_CUDA_F16X=0 run gpu_decode -m "$model" --ctx 2048 --gen 32 --exact || fail=1
     echo "== bench fast, 2048-token chunks ($((SECONDS - t0)) s)"
     DS4_BENCH_CHUNK=2048 DS4_CUDA_BATCH=2048 run gpu_decode -m "$model" --ctx 8192 --gen 8 || fail=1
 fi
