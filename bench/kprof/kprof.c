@@ -14,7 +14,9 @@
  * (libcupti.so from the same toolkit must be loadable.) The report has, per
  * graph: replays, kernels per replay, the replay's span, the summed kernel time
  * and the idle gaps inside it, the period between replay starts, and the
- * kernels ranked by time per replay; then the kernels launched outside graphs.
+ * kernels ranked by time per replay, the runtime API calls the host made in
+ * that window (what the time between replays is spent on); then the kernels
+ * launched outside graphs.
  */
 #define _GNU_SOURCE
 #include <cupti.h>
@@ -35,6 +37,9 @@ typedef struct {
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static krec *g_recs;
 static size_t g_n, g_cap;
+typedef struct { uint64_t start, end; uint32_t cbid; } arec; /* runtime API calls */
+static arec *g_api;
+static size_t g_napi, g_capapi;
 static uint64_t g_copy_ns[8];
 static size_t g_copy_n[8];
 static const char **g_keys, **g_names; /* mangled (as CUPTI gives it), shown */
@@ -84,6 +89,14 @@ static void CUPTIAPI buf_complete(CUcontext ctx, uint32_t stream, uint8_t *buf, 
                 if (!g_recs) abort();
             }
             g_recs[g_n++] = (krec){ k->start, k->end, k->graphNodeId, k->graphId, intern(k->name) };
+        } else if (rec->kind == CUPTI_ACTIVITY_KIND_RUNTIME) {
+            const CUpti_ActivityAPI *a = (const CUpti_ActivityAPI *)rec;
+            if (g_napi == g_capapi) {
+                g_capapi = g_capapi ? 2 * g_capapi : 1u << 16;
+                g_api = realloc(g_api, g_capapi * sizeof *g_api);
+                if (!g_api) abort();
+            }
+            g_api[g_napi++] = (arec){ a->start, a->end, a->cbid };
         } else if (rec->kind == CUPTI_ACTIVITY_KIND_MEMCPY) {
             const CUpti_ActivityMemcpy6 *m = (const CUpti_ActivityMemcpy6 *)rec;
             unsigned kind = m->copyKind < 8 ? m->copyKind : 0;
@@ -176,6 +189,31 @@ static void report_graph(FILE *f, const krec *r, size_t n)
         fprintf(f, "  period between replay starts: %.1f us (host/other work between replays %.1f us)\n",
                 period / (per - 1) / 1e3, period / (per - 1) / 1e3 - span / per / 1e3);
     print_table(f, agg, na, 200, per, ksum);
+    /* What the host thread did while these replays ran and between them:
+     * runtime API calls that started inside the timed window. */
+    const uint64_t wlo = r[starts[skip]].start, whi = r[n - 1].end;
+    uint32_t cb[64];
+    double cbns[64], cbmax[64];
+    size_t cbn[64], ncb = 0;
+    for (size_t i = 0; i < g_napi; i++) {
+        if (g_api[i].start < wlo || g_api[i].start > whi) continue;
+        size_t k = 0;
+        while (k < ncb && cb[k] != g_api[i].cbid) k++;
+        if (k == ncb) {
+            if (ncb == 64) continue;
+            cb[k] = g_api[i].cbid, cbns[k] = 0, cbmax[k] = 0, cbn[k] = 0, ncb++;
+        }
+        const double d = (double)(g_api[i].end - g_api[i].start);
+        cbns[k] += d, cbn[k]++;
+        if (d > cbmax[k]) cbmax[k] = d;
+    }
+    if (ncb) fprintf(f, "  runtime API calls in the timed window (per replay): %9s %8s %9s %9s\n", "us", "calls", "us/call", "max us");
+    for (size_t k = 0; k < ncb; k++) {
+        const char *nm = NULL;
+        if (cuptiGetCallbackName(CUPTI_CB_DOMAIN_RUNTIME_API, cb[k], &nm) != CUPTI_SUCCESS || !nm) nm = "?";
+        fprintf(f, "    %-40s %9.2f %8.2f %9.2f %9.2f\n", nm, cbns[k] / per / 1e3, cbn[k] / per, cbns[k] / cbn[k] / 1e3,
+                cbmax[k] / 1e3);
+    }
     /* The last replay in launch order: which kernel of which layer is slow. */
     const krec *a = r + starts[nrep - 1];
     size_t m = starts[nrep] - starts[nrep - 1];
@@ -240,6 +278,7 @@ int InitializeInjection(void)
         return 1;
     }
     cuptiActivityEnable(CUPTI_ACTIVITY_KIND_MEMCPY);
+    cuptiActivityEnable(CUPTI_ACTIVITY_KIND_RUNTIME);
     atexit(report);
     return 1;
 }

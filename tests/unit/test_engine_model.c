@@ -249,6 +249,20 @@ TEST(sampler_rules) {
     CHECK_EQ_INT(ds4_argmax(inf_first, 5), 4);
     const float none[3] = {NAN, INFINITY, -INFINITY};
     CHECK_EQ_INT(ds4_argmax(none, 3), 0);
+    /* past the vector loop's 16-wide steps: specials everywhere, a tie later,
+     * the maximum in the tail, nothing finite at all */
+    float big[103];
+    for (int i = 0; i < 103; i++) big[i] = i % 3 == 0 ? NAN : i % 3 == 1 ? INFINITY : (float)(i % 7) - 9.0f;
+    big[37] = 5.0f;
+    big[80] = 5.0f;
+    CHECK_EQ_INT(ds4_argmax(big, 103), 37);
+    big[101] = 6.0f;
+    CHECK_EQ_INT(ds4_argmax(big, 103), 101);
+    for (int i = 0; i < 103; i++) big[i] = i % 2 ? -INFINITY : NAN;
+    CHECK_EQ_INT(ds4_argmax(big, 103), 0);
+    big[50] = -0.0f;
+    big[90] = 0.0f;
+    CHECK_EQ_INT(ds4_argmax(big, 103), 50);
     ds4_sampler sp;
     ds4_sampler_default(&sp, 42);
     sp.temperature = 0;
