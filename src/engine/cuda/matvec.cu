@@ -715,63 +715,72 @@ extern "C" int ds4cu_experts_down_sum_dec(uint32_t type, const void *W, size_t r
     return 0;
 }
 
-/* Index-order F16 products at decode (m->exact > 0, the engine's default).
- * Each output is one float chain over the whole row, so its time is the
- * row length times an add's latency; the general exact kernel (a thread per
- * output reading its row from DRAM 16 bytes at a time, each add waiting on
- * its load) runs far slower than that. Here a block of 64 threads owns 64
- * rows and streams them through shared memory in tiles of 128 columns, two
- * tiles in flight (4-byte async copies into rows of an odd word stride, so
- * the threads' reads of one column hit distinct banks); thread r adds row
- * r's products in index order, exactly as k_mv_f16_exact. Several matrices
- * per launch, as ds4cu_matvec_f16_dec. */
-#define F16X_ROWS 64
-#define F16X_TC 128
-#define F16X_STRIDE (F16X_TC / 2 + 1) /* words per staged row */
-static __global__ void __launch_bounds__(F16X_ROWS) k_mv_f16x_dec(dec_jobs J) {
-    __shared__ uint32_t buf[2][F16X_ROWS * F16X_STRIDE];
+/* Index-order F16 products at decode (exact mode). Each output is one float
+ * chain over its whole row (cpu: ds4_vec_dot_f16_f32_ref), so a row can take
+ * no less than its length times an add's latency (~37 us for hc_fn's 16,384);
+ * the products themselves are order-free. So one block per row: warps 1-3
+ * compute the next tile's products into shared memory (16-byte loads of the
+ * row and of x) while lane 0 of warp 0 adds the current tile's in index
+ * order. Every row runs at once on its own SM slot, instead of 64 rows per
+ * block sharing one block's loads (which left hc_fn at ~490 us a call and the
+ * compressor products at ~170 us on the H100). Several matrices per launch,
+ * as ds4cu_matvec_f16_dec. */
+#define F16C_T 2048
+#define F16C_THREADS 128
+static __global__ void __launch_bounds__(F16C_THREADS) k_mv_f16_chain(dec_jobs J) {
+    __shared__ __align__(16) float P[2][F16C_T];
     const dec_job jb = pick_job(J);
-    const int64_t row0 = (int64_t)(blockIdx.x - jb.blk0) * F16X_ROWS;
-    const int nr = (int)(jb.out - row0 < F16X_ROWS ? jb.out - row0 : F16X_ROWS);
-    const int ntiles = (int)((jb.in + F16X_TC - 1) / F16X_TC);
-    const uint8_t *W0 = jb.W + (size_t)row0 * jb.rb;
+    const int64_t row = (int64_t)(blockIdx.x - jb.blk0), in = jb.in;
+    const uint8_t *wr = jb.W + (size_t)row * jb.rb;
     const float *x = (const float *)jb.x;
-    auto stage = [&](int t) {
-        const int c0 = t * F16X_TC, nw = (int)((jb.in - c0 < F16X_TC ? jb.in - c0 : F16X_TC) / 2);
-        uint32_t *b = buf[t & 1];
-        for (int i = threadIdx.x; i < nr * (F16X_TC / 2); i += F16X_ROWS) {
-            const int r = i / (F16X_TC / 2), w = i % (F16X_TC / 2);
-            if (w < nw) {
-                const unsigned sa = (unsigned)__cvta_generic_to_shared(b + r * F16X_STRIDE + w);
-                asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(sa),
-                             "l"(W0 + (size_t)r * jb.rb + (size_t)c0 * 2 + 4 * (size_t)w));
+    const int nt = (int)((in + F16C_T - 1) / F16C_T);
+    const bool vec = (in % 8) == 0 && (jb.rb % 16) == 0 && ((uintptr_t)jb.W & 15) == 0 && ((uintptr_t)x & 15) == 0;
+    /* the products of tile t into P[t & 1], by the threads from `lo` up */
+    auto prod = [&](int t, int lo) {
+        const int64_t c0 = (int64_t)t * F16C_T;
+        const int len = (int)(in - c0 < F16C_T ? in - c0 : F16C_T), step = F16C_THREADS - lo;
+        float *pt = P[t & 1];
+        if (vec) {
+            const uint4 *w8 = (const uint4 *)(wr + 2 * c0);
+            const float4 *x4 = (const float4 *)(x + c0);
+#pragma unroll 4
+            for (int v = (int)threadIdx.x - lo; v < len / 8; v += step) {
+                const uint4 q = __ldg(w8 + v);
+                const float4 xa = __ldg(x4 + 2 * v), xb = __ldg(x4 + 2 * v + 1);
+                float4 pa, pb;
+                pa.x = d_f16((uint16_t)(q.x & 0xffff)) * xa.x;
+                pa.y = d_f16((uint16_t)(q.x >> 16)) * xa.y;
+                pa.z = d_f16((uint16_t)(q.y & 0xffff)) * xa.z;
+                pa.w = d_f16((uint16_t)(q.y >> 16)) * xa.w;
+                pb.x = d_f16((uint16_t)(q.z & 0xffff)) * xb.x;
+                pb.y = d_f16((uint16_t)(q.z >> 16)) * xb.y;
+                pb.z = d_f16((uint16_t)(q.w & 0xffff)) * xb.z;
+                pb.w = d_f16((uint16_t)(q.w >> 16)) * xb.w;
+                ((float4 *)pt)[2 * v] = pa;
+                ((float4 *)pt)[2 * v + 1] = pb;
             }
-        }
-        asm volatile("cp.async.commit_group;\n" ::: "memory");
-    };
-    stage(0);
-    float s = 0.0f;
-    for (int t = 0; t < ntiles; t++) {
-        if (t + 1 < ntiles) {
-            stage(t + 1);
-            asm volatile("cp.async.wait_group 1;\n" ::: "memory");
         } else {
-            asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+            const uint16_t *w = (const uint16_t *)wr + c0;
+            for (int j = (int)threadIdx.x - lo; j < len; j += step) pt[j] = d_f16(w[j]) * __ldg(x + c0 + j);
         }
+    };
+    prod(0, 0);
+    float s = 0.0f;
+    for (int t = 0; t < nt; t++) {
+        /* P[t & 1] is complete, and the chain of tile t-1 has finished
+         * reading P[(t + 1) & 1], which the helpers now refill */
         __syncthreads();
-        const int c0 = t * F16X_TC, nw = (int)((jb.in - c0 < F16X_TC ? jb.in - c0 : F16X_TC) / 2);
-        if ((int)threadIdx.x < nr) {
-            const uint32_t *wr = buf[t & 1] + threadIdx.x * F16X_STRIDE;
-            const float *xc = x + c0;
-            for (int w = 0; w < nw; w++) {
-                const uint32_t u = wr[w];
-                s += d_f16((uint16_t)(u & 0xffff)) * __ldg(xc + 2 * w);
-                s += d_f16((uint16_t)(u >> 16)) * __ldg(xc + 2 * w + 1);
-            }
+        if (threadIdx.x == 0) {
+            const int64_t c0 = (int64_t)t * F16C_T;
+            const int len = (int)(in - c0 < F16C_T ? in - c0 : F16C_T);
+            const float *pt = P[t & 1];
+#pragma unroll 16
+            for (int j = 0; j < len; j++) s += pt[j];
+        } else if (threadIdx.x >= 32 && t + 1 < nt) {
+            prod(t + 1, 32);
         }
-        __syncthreads(); /* buf[t & 1] is refilled by stage(t + 2) */
     }
-    if ((int)threadIdx.x < nr) jb.y[row0 + threadIdx.x] = s;
+    if (threadIdx.x == 0) jb.y[row] = s;
 }
 
 extern "C" int ds4cu_matvec_f16_exact_dec(int count, const void *const *W, const size_t *row_bytes, const int64_t *in,
@@ -782,12 +791,12 @@ extern "C" int ds4cu_matvec_f16_exact_dec(int count, const void *const *W, const
     J.n = count;
     unsigned blk = 0;
     for (int k = 0; k < count; k++) {
-        if (in[k] < 2 || in[k] % 2 || (row_bytes[k] & 3) || ((uintptr_t)W[k] & 3) || out[k] < 1) return -1;
-        J.j[k] = dec_job{(const uint8_t *)W[k], y[k], x[k], out[k], out[k], in[k], row_bytes[k], F16X_ROWS, blk};
-        blk += cdiv(out[k], F16X_ROWS);
+        if (in[k] < 1 || (row_bytes[k] & 1) || ((uintptr_t)W[k] & 1) || out[k] < 1 || out[k] > (1 << 24)) return -1;
+        J.j[k] = dec_job{(const uint8_t *)W[k], y[k], x[k], out[k], out[k], in[k], row_bytes[k], 1, blk};
+        blk += (unsigned)out[k];
     }
     for (int k = count; k < DEC_JOBS; k++) J.j[k].blk0 = ~0u;
-    k_mv_f16x_dec<<<blk, F16X_ROWS, 0, ds4cu_s>>>(J);
-    ds4cu_after("matvec_f16x_dec");
+    k_mv_f16_chain<<<blk, F16C_THREADS, 0, ds4cu_s>>>(J);
+    ds4cu_after("matvec_f16_chain");
     return 0;
 }
