@@ -1176,6 +1176,118 @@ TEST(route_top6_biased_normalized) { if (have_gpu()) check_route(0, 1, 1); }
 TEST(route_top6_plain_scaled) { if (have_gpu()) check_route(0, 0, 0); }
 TEST(route_hash_layer) { if (have_gpu()) check_route(1, 0, 1); }
 
+/* ---- fast-mode Q8_0 decode products (mv_q8_fast.cu): reassociated row sums ----
+ * Bound: |gpu - cpu| <= 1e-5 · Σ_b |(d_w·d_x)·isum_b| per row (two orders of
+ * a 256-term float sum differ by a few units of 2^-24 of that sum in practice;
+ * a lost or doubled block, a wrong scale or a misread code is far above it).
+ * Rows of one 8-block group (in = 256, the tiny models) keep the CPU's order:
+ * bit-identical there. Weights are random bytes with random F16 scales (fast
+ * to make at the head's 563 MB). Both weight paths (1 direct, 2 staged). */
+static uint8_t *rand_q8_0_bytes(int64_t in, int64_t out) {
+    const int64_t nb = in / 32;
+    uint8_t *w = malloc((size_t)nb * 34 * out);
+    for (int64_t b = 0; b < nb * out; b++) {
+        ds4_block_q8_0 blk;
+        rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+        blk.d = (uint16_t)(0x1400 | (rng & 0x83ff)); /* ±[2^-10, 2^-9) */
+        for (int j = 0; j < 32; j += 8) {
+            rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+            memcpy(blk.qs + j, &rng, 8);
+        }
+        memcpy(w + b * 34, &blk, 34);
+    }
+    return w;
+}
+
+static float q8_0_abs_terms(int64_t in, const uint8_t *w, const ds4_act_q8_0 *x) {
+    float s = 0.0f;
+    for (int64_t b = 0; b < in / 32; b++) {
+        ds4_block_q8_0 blk;
+        memcpy(&blk, w + b * 34, 34);
+        int isum = 0;
+        for (int j = 0; j < 32; j++) isum += blk.qs[j] * x[b].qs[j];
+        s += fabsf((ds4_f16_to_f32(blk.d) * x[b].d) * (float)isum);
+    }
+    return s;
+}
+
+static void check_q8_0_fast(int64_t in, int cnt, const int64_t *outs, int groups, int variant) {
+    const size_t rb = (size_t)ds4_row_bytes(DS4_TYPE_Q8_0, (uint64_t)in);
+    const int64_t xw = in * groups;
+    float *x = malloc(sizeof(float) * xw);
+    fill(x, (size_t)xw, 2.0f);
+    ds4_act_q8_0 *xq = malloc(sizeof *xq * (xw / 32));
+    ds4_quantize_act_q8_0(x, xq, xw);
+    void *dxq = up(xq, sizeof *xq * (xw / 32));
+    uint8_t *w[6];
+    const void *dw[6];
+    float *dy[6];
+    for (int k = 0; k < cnt; k++) {
+        w[k] = rand_q8_0_bytes(in, outs[k]);
+        dw[k] = up(w[k], rb * outs[k]);
+        dy[k] = ds4cu_malloc(sizeof(float) * outs[k]);
+        ds4cu_fill(dy[k], NAN, (size_t)outs[k]); /* poisoned: every output must be written */
+    }
+    CHECK_EQ_INT(ds4cu_mv_q8_0_fast(cnt, dw, rb, in, outs, groups, dxq, dy, variant), 0);
+    for (int k = 0; k < cnt; k++) {
+        float *got = malloc(sizeof(float) * outs[k]);
+        const int64_t rpg = outs[k] / groups;
+        down(got, dy[k], sizeof(float) * outs[k]);
+        for (int64_t r = 0; r < outs[k]; r++) {
+            const ds4_act_q8_0 *xr = xq + (r / rpg) * (in / 32);
+            const float want = ds4_vec_dot_q8_0_ref(in, w[k] + r * rb, xr);
+            const float tol = in == 256 ? 0.0f : 1e-5f * q8_0_abs_terms(in, w[k] + r * rb, xr);
+            if (!(fabsf(got[r] - want) <= tol))
+                T_FAIL("q8_0 fast %lld->%lld (variant %d) matrix %d row %lld: gpu %.9g cpu %.9g (bound %.3g)",
+                       (long long)in, (long long)outs[k], variant, k, (long long)r, got[r], want, tol);
+        }
+        free(got);
+        ds4cu_free((void *)dw[k]); ds4cu_free(dy[k]); free(w[k]);
+    }
+    ds4cu_free(dxq);
+    free(x); free(xq);
+}
+
+TEST(mv_q8_0_fast_q_a_kv_q_b) {
+    if (!have_gpu()) return;
+    const int64_t qakv[2] = {1024, 512}, qb = 32768;
+    for (int v = 1; v <= 2; v++) { check_q8_0_fast(4096, 2, qakv, 1, v); check_q8_0_fast(1024, 1, &qb, 1, v); }
+}
+TEST(mv_q8_0_fast_out_a_groups_out_b) {
+    if (!have_gpu()) return;
+    const int64_t oa = 8192, ob[3] = {4096, 37, 1}; /* partial last blocks and warps */
+    for (int v = 1; v <= 2; v++) { check_q8_0_fast(4096, 1, &oa, 8, v); check_q8_0_fast(8192, 3, ob, 1, v); }
+}
+TEST(mv_q8_0_fast_shared_expert) {
+    if (!have_gpu()) return;
+    const int64_t gu[2] = {2048, 2048}, dn = 4096;
+    for (int v = 1; v <= 2; v++) { check_q8_0_fast(4096, 2, gu, 1, v); check_q8_0_fast(2048, 1, &dn, 1, v); }
+}
+TEST(mv_q8_0_fast_head) {
+    if (!have_gpu()) return;
+    const int64_t o = 129280;
+    for (int v = 1; v <= 2; v++) check_q8_0_fast(4096, 1, &o, 1, v);
+}
+/* tiny-model widths (one group a row: bit-identical), a width of 5 groups
+ * (lanes loop; variant 2 falls back to 1), a width of 48 groups, and refusals */
+TEST(mv_q8_0_fast_odd_shapes_and_refusals) {
+    if (!have_gpu()) return;
+    const int64_t t2[2] = {128, 192}, o1 = 333, o2 = 77, o3 = 1024;
+    for (int v = 1; v <= 2; v++) {
+        check_q8_0_fast(256, 2, t2, 1, v);
+        check_q8_0_fast(256, 1, &o3, 4, v);
+        check_q8_0_fast(1280, 1, &o1, 1, v);
+        check_q8_0_fast(12288, 1, &o2, 1, v);
+    }
+    const int64_t o = 64;
+    const void *wz = (const void *)(uintptr_t)16;
+    float *y = NULL;
+    CHECK_EQ_INT(ds4cu_mv_q8_0_fast(1, &wz, 170, 160, &o, 1, (const void *)(uintptr_t)16, &y, 1), -1); /* in % 256 */
+    CHECK_EQ_INT(ds4cu_mv_q8_0_fast(1, &wz, 34 * 8, 256, &o, 3, (const void *)(uintptr_t)16, &y, 1), -1); /* groups */
+    CHECK_EQ_INT(ds4cu_mv_q8_0_fast(1, &wz, 34 * 8, 256, &o, 1, (const void *)(uintptr_t)16, &y, 3), -1); /* variant */
+}
+
+
 #else
 TEST(cuda_not_built) { T_SKIP("built without nvcc"); }
 #endif

@@ -141,6 +141,8 @@ static void mv_q8_0(const ds4_model *m, cu_scratch *sc, int cnt, const ds4_wt *c
             outs[k] = (int64_t)W[k]->ne[1];
             ok &= W[k]->type == DS4_TYPE_Q8_0 && (int64_t)W[k]->ne[0] == in && W[k]->row_bytes == W[0]->row_bytes;
         }
+        /* fast mode: reassociated row sums (mv_q8_fast.cu; DS4_CUDA_Q8FAST=0 keeps the exact kernels) */
+        if (ok && !m->exact && !ds4cu_mv_q8_0_fast(cnt, ws, W[0]->row_bytes, in, outs, groups, sc->xq, y, 0)) return;
         if (ok && !ds4cu_matvec_q8_0_dec(cnt, ws, W[0]->row_bytes, in, outs, groups, sc->xq, y)) return;
     }
     for (int k = 0; k < cnt; k++)

@@ -124,6 +124,14 @@ int ds4cu_matvec_f16_dec(int count, const void *const *W, const size_t *row_byte
  * flight, in k_mv_f16_dec's float order. */
 int ds4cu_mv_q8_0_dc(int count, const void *const *W, size_t row_bytes, int64_t in, const int64_t *out, int groups,
                      const void *xq, float *const *y);
+/* Fast mode only (m->exact == 0; row sums reassociated, mv_q8_fast.cu): the
+ * one-token Q8_0 product, same arguments as ds4cu_matvec_q8_0_dec; in a
+ * multiple of 256. variant 1 = weights loaded straight to registers, 2 =
+ * staged per warp through shared memory, 0 = DS4_CUDA_Q8FAST (0 or unset
+ * there: -1, the caller keeps the exact kernels). -1 (nothing launched) where
+ * the shape does not fit. */
+int ds4cu_mv_q8_0_fast(int count, const void *const *W, size_t row_bytes, int64_t in, const int64_t *out, int groups,
+                       const void *xq, float *const *y, int variant);
 int ds4cu_mv_f16_dw(int count, const void *const *W, const size_t *row_bytes, const int64_t *in, const int64_t *out,
                     const float *const *x, float *const *y);
 /* Index-order F16 products at decode (bit-identical to ds4cu_matvec_f16 with
