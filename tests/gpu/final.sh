@@ -11,7 +11,7 @@
 # (the tracked tree is ~36 MiB of the 64 MiB a call may carry: if the bundles do
 # not fit, strip them and carry them as one tar.xz, ~4 MiB, unpacked first.)
 # Only 8 files come back from $OUT: the logs of the passing suites are removed.
-# Knobs: DS4_FINAL_STEPS (tests,bench,prof,cpu), DS4_FINAL_PROF_MODES (fast exact),
+# Knobs: DS4_FINAL_STEPS (tests,bench,ab,prof,cpu), DS4_FINAL_AB (knob sets to compare), DS4_FINAL_PROF_MODES (fast exact),
 # DS4_FINAL_CTX (contexts of the fast bench, 2048,8192), DS4_FINAL_CPU_SWEEP (ds4-bench args).
 set -u
 cd "$(dirname "$0")/../.."
@@ -19,7 +19,7 @@ OUT=${OUT:-/tmp/ds4-final}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/final.log") 2>&1
 B=${DS4_GPU_BUNDLE:-.gpu}
-STEPS=${DS4_FINAL_STEPS:-tests,bench,prof,cpu}
+STEPS=${DS4_FINAL_STEPS:-tests,bench,ab,prof,cpu}
 step() { [[ ",$STEPS," == *",$1,"* ]]; }
 run() { local bin=$1; shift
     "$PWD/$B/lib/ld-linux-x86-64.so.2" --library-path "$PWD/$B/lib:/usr/local/nvidia/lib64:/usr/lib/x86_64-linux-gnu:/usr/local/cuda/lib64" "$PWD/$B/bin/$bin" "$@"; }
@@ -61,6 +61,19 @@ if step bench; then
     DS4_CUDA_F16X=0 run gpu_decode -m "$model" --ctx 2048 --gen 32 --exact || fail=1
     echo "== bench fast, 2048-token chunks ($((SECONDS - t0)) s)"
     DS4_BENCH_CHUNK=2048 DS4_CUDA_BATCH=2048 run gpu_decode -m "$model" --ctx 8192 --gen 8 || fail=1
+fi
+if step ab && [[ -n ${DS4_FINAL_AB:-} ]]; then
+    # A/B of kernel knobs on the same card: decode at 2k with the defaults,
+    # then once per ';'-separated set of VAR=VALUE assignments, then the
+    # defaults again (the run-to-run spread).
+    [[ -f $model ]] || run ds4-synth --preset full --layers 8 --vocab bytes -o "$model" >"$OUT/synth.log" 2>&1
+    IFS=';' read -r -a abs <<<"default;$DS4_FINAL_AB;default"
+    for v in "${abs[@]}"; do
+        echo "== A/B $v ($((SECONDS - t0)) s)"
+        # shellcheck disable=SC2086
+        env $([[ $v == default ]] || echo "$v") bash -c "$(declare -f run); B=$B; run gpu_decode -m $model --ctx 2048 --gen 64" \
+            | grep -E '^ +2048|greedy' || fail=1
+    done
 fi
 if step prof; then
     # Where a replayed decode step's time goes (bench/kprof/kprof.c): one
