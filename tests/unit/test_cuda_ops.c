@@ -1031,6 +1031,8 @@ TEST(hc_mixnorm_one_launch) { if (have_gpu()) check_hc_mixnorm(0, 0, 0); }
 TEST(hc_mixnorm_folded_post_and_q8_K) { if (have_gpu()) check_hc_mixnorm(1, 1, 0); }
 TEST(hc_mixnorm_lean_one_launch) { if (have_gpu()) check_hc_mixnorm(0, 1, 1); }
 TEST(hc_mixnorm_lean_folded_post) { if (have_gpu()) check_hc_mixnorm(1, 0, 1); }
+TEST(hc_mixnorm_two_barriers) { if (have_gpu()) check_hc_mixnorm(0, 1, 2); }
+TEST(hc_mixnorm_two_barriers_folded_post) { if (have_gpu()) check_hc_mixnorm(1, 1, 2); }
 TEST(hc_mixnorm_refuses_bad_shapes) {
     if (!have_gpu()) return;
     CHECK_EQ_INT(ds4cu_hc_mixnorm(NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 3, 4096, 20, 1e-6f, 1e-6f, NULL,
@@ -1064,9 +1066,9 @@ TEST(hc_mixnorm_phase_clocks_and_sinkhorn_forms) {
     const size_t flush = (size_t)192 << 20;
     void *dflush = ds4cu_malloc(flush);
     unsigned long long *ddbg = ds4cu_malloc(sizeof(unsigned long long) * 64 * 8), h[64 * 8];
-    float comb[3][16];
-    for (int cfg = 0; cfg < 3; cfg++) { /* 16-lane Sinkhorn, 1-thread Sinkhorn, lean */
-        const int lanes = cfg != 1, lean = cfg == 2;
+    float comb[4][16];
+    for (int cfg = 0; cfg < 4; cfg++) { /* 16-lane Sinkhorn, 1-thread Sinkhorn, lean, two barriers */
+        const int lanes = cfg != 1, lean = cfg == 2 ? 1 : (cfg == 3 ? 2 : 0);
         double acc[3][6] = {{0}};
         long long skew = 0, bar_ns = 0;
         const int reps = 10, blk[3] = {0, 32, 63};
@@ -1092,7 +1094,7 @@ TEST(hc_mixnorm_phase_clocks_and_sinkhorn_forms) {
             if (ds4cu_h2d(dpc, pc, sizeof pc)) T_FAIL("upload: %s", ds4cu_error());
         }
         printf("# hc_mixnorm (Sinkhorn on %s%s), clock cycles per phase, mean of %d:\n", lanes ? "16 lanes" : "1 thread",
-               lean ? ", lean" : "", reps);
+               lean == 1 ? ", lean" : (lean == 2 ? ", two barriers: X pass = slice + first barrier" : ""), reps);
         const char *nm[3] = {"norm block 0", "plain block 32", "mix block 63"};
         for (int q = 0; q < 3; q++)
             printf("#   %-14s X pass %6.0f  products %6.0f  barrier %6.0f  tail-a %6.0f  tail-b %6.0f\n", nm[q],
@@ -1102,6 +1104,7 @@ TEST(hc_mixnorm_phase_clocks_and_sinkhorn_forms) {
     }
     CHECK(memcmp(comb[0], comb[1], sizeof comb[0]) == 0);
     for (int i = 0; i < 16; i++) CHECK_NEAR(comb[2][i], comb[0][i], 2e-5 * (1 + fabs(comb[0][i])));
+    CHECK(memcmp(comb[3], comb[0], sizeof comb[0]) == 0);
     ds4cu_free(dX); ds4cu_free(dF); ds4cu_free(dnw); ds4cu_free(dbase); ds4cu_free(dsc); ds4cu_free(dpc);
     ds4cu_free(dfn); ds4cu_free(dXf); ds4cu_free(fout); ds4cu_free(part); ds4cu_free(xq); ds4cu_free(xk);
     ds4cu_free(dflush); ds4cu_free(ddbg);
@@ -1175,6 +1178,170 @@ static void check_route(int hash, int use_bias, int norm) {
 TEST(route_top6_biased_normalized) { if (have_gpu()) check_route(0, 1, 1); }
 TEST(route_top6_plain_scaled) { if (have_gpu()) check_route(0, 0, 0); }
 TEST(route_hash_layer) { if (have_gpu()) check_route(1, 0, 1); }
+
+/* ---- deferred Sinkhorn, session 3 round 2 (sinkhorn.cuh) ---- */
+
+/* cpu/forward.c hc_pre's Sinkhorn from the 16 softmax numerators (HC 4). */
+static void sinkhorn4_cpu(const float *ez, int iters, float eps, float *C) {
+    for (int r = 0; r < 4; r++) {
+        float sum = 0.0f;
+        for (int k = 0; k < 4; k++) sum += ez[4 * r + k];
+        const float inv = 1.0f / sum;
+        for (int k = 0; k < 4; k++) C[4 * r + k] = ez[4 * r + k] * inv + eps;
+    }
+    for (int it = 0; it < iters; it++) {
+        if (it > 0)
+            for (int r = 0; r < 4; r++) {
+                float sum = 0.0f;
+                for (int k = 0; k < 4; k++) sum += C[4 * r + k];
+                const float inv = 1.0f / (sum + eps);
+                for (int k = 0; k < 4; k++) C[4 * r + k] *= inv;
+            }
+        for (int k = 0; k < 4; k++) {
+            float sum = 0.0f;
+            for (int r = 0; r < 4; r++) sum += C[4 * r + k];
+            const float inv = 1.0f / (sum + eps);
+            for (int r = 0; r < 4; r++) C[4 * r + k] *= inv;
+        }
+    }
+}
+
+/* The pre-mix with defer = 1 (folded hc_post, comb in place as forward.c
+ * passes it) against defer = 0: every output but comb bit for bit; comb
+ * holds the exps (their CPU Sinkhorn is defer = 0's comb, bit for bit); then
+ * each carrier (the lone launch, k_qkv_post's and k_route's extra block)
+ * turns them into that comb in place, and leaves its own outputs unchanged. */
+TEST(hc_mixnorm_deferred_sinkhorn_and_carriers) {
+    if (!have_gpu()) return;
+    const int E = 4096, HC = 4, M = 24, W = HC * E, tot = 2 * HC + HC * HC, it = 20;
+    const float heps = 1e-6f;
+    float *X = malloc(sizeof(float) * W), *Fv = malloc(sizeof(float) * E), *nw = malloc(sizeof(float) * E);
+    float base[24], pc[20];
+    const float scale[3] = {0.7f, 0.9f, 1.3f};
+    uint16_t *fn = malloc(sizeof(uint16_t) * W * M);
+    fill(X, (size_t)W, 2.0f);
+    fill(Fv, E, 1.5f);
+    fill(nw, E, 1.0f);
+    fill(base, M, 2.5f); /* wide logits: the exps are far from a doubly stochastic comb */
+    fill(pc, 20, 1.0f);
+    for (int i = 0; i < W * M; i++) fn[i] = ds4_f32_to_f16(frand() * 0.05f);
+    float *dX = up(X, sizeof(float) * W), *dF = up(Fv, sizeof(float) * E), *dnw = up(nw, sizeof(float) * E);
+    float *dbase = up(base, sizeof base), *dsc = up(scale, sizeof scale);
+    void *dfn = up(fn, sizeof(uint16_t) * W * M);
+    float *dXf = ds4cu_malloc(sizeof(float) * W), *fout = ds4cu_malloc(sizeof(float) * (tot + E));
+    float *fpc = ds4cu_malloc(sizeof(float) * 20);
+    float *part = ds4cu_malloc(ds4cu_hc_mixnorm_scratch());
+    void *xq = ds4cu_malloc(sizeof(ds4_act_q8_0) * E / 32), *xk = ds4cu_malloc(sizeof(ds4_block_q8_K) * E / 256);
+    const size_t nq = sizeof(ds4_act_q8_0) * E / 32, nk = sizeof(ds4_block_q8_K) * E / 256;
+    float *r_out = malloc(sizeof(float) * (tot + E)), *d_out = malloc(sizeof(float) * (tot + E));
+    float *r_x = malloc(sizeof(float) * W), *d_x = malloc(sizeof(float) * W), r_pc[20], d_pc[20], cpu[16], got[16];
+    unsigned char *r_q = malloc(nq + nk), *d_q = malloc(nq + nk);
+    float *t_out = malloc(sizeof(float) * (tot + E)), *t_x = malloc(sizeof(float) * W), t_pc[20];
+    unsigned char *t_q = malloc(nq + nk);
+    /* cfg 0: plain (the reference), 1: deferred, 2, 3: the same with two barriers (DS4_CUDA_HCM_TWO) */
+    for (int cfg = 0; cfg < 4; cfg++) {
+        const int defer = cfg & 1, two = cfg >> 1;
+        float *o_out = cfg == 0 ? r_out : (cfg == 1 ? d_out : t_out), *o_x = cfg == 0 ? r_x : (cfg == 1 ? d_x : t_x);
+        float *o_pc = cfg == 0 ? r_pc : (cfg == 1 ? d_pc : t_pc);
+        unsigned char *o_q = cfg == 0 ? r_q : (cfg == 1 ? d_q : t_q);
+        if (ds4cu_h2d(fpc, pc, sizeof pc) || ds4cu_memset(fout, 0, sizeof(float) * (tot + E)))
+            T_FAIL("upload: %s", ds4cu_error());
+        ds4cu_hc_mixnorm_debug(NULL, 1, two ? 2 : 0);
+        CHECK_EQ_INT(ds4cu_hc_mixnorm_ex(dfn, sizeof(uint16_t) * W, dsc, dbase, dX, dF, fpc, fpc + HC, dXf, HC, E, it,
+                                         heps, 1e-6f, part, fout, fpc, fpc + HC, dnw, fout + tot, xq, xk, defer),
+                     0);
+        ds4cu_hc_mixnorm_debug(NULL, -1, -1);
+        down(o_out, fout, sizeof(float) * (tot + E));
+        down(o_pc, fpc, sizeof pc);
+        down(o_x, dXf, sizeof(float) * W);
+        down(o_q, xq, nq);
+        down(o_q + nq, xk, nk);
+        if (cfg >= 2) { /* two barriers: everything as the one-barrier form of the same defer */
+            const float *want_pc = defer ? d_pc : r_pc;
+            same_floats("two-barrier pre", t_out, r_out, HC);
+            same_floats("two-barrier y", t_out + tot, r_out + tot, (size_t)E);
+            same_floats("two-barrier post and comb (or exps)", t_pc, want_pc, 20);
+            same_floats("two-barrier folded X", t_x, r_x, (size_t)W);
+            CHECK(memcmp(t_q, r_q, nq + nk) == 0);
+        }
+    }
+    same_floats("deferred pre", d_out, r_out, HC);
+    same_floats("deferred y", d_out + tot, r_out + tot, (size_t)E);
+    same_floats("deferred post", d_pc, r_pc, HC);
+    same_floats("deferred folded X", d_x, r_x, (size_t)W);
+    CHECK(memcmp(d_q, r_q, nq + nk) == 0);
+    CHECK(memcmp(d_pc + HC, r_pc + HC, sizeof(float) * 16) != 0); /* comb really holds the exps */
+    sinkhorn4_cpu(d_pc + HC, it, heps, cpu);
+    same_floats("CPU Sinkhorn of the deferred exps", cpu, r_pc + HC, 16);
+
+    /* carrier 1: the lone launch */
+    float *dcomb = up(d_pc + HC, sizeof(float) * 16);
+    ds4cu_hc_sinkhorn(dcomb, it, heps);
+    down(got, dcomb, sizeof got);
+    same_floats("ds4cu_hc_sinkhorn", got, r_pc + HC, 16);
+
+    /* carrier 2: k_qkv_post's extra block */
+    {
+        const int H = 64, D = 512, NR = 64, P = 1234;
+        float *tab = rope_table(P + 1, NR), *dtab = up(tab, sizeof(float) * (P + 1) * NR);
+        float *q = malloc(sizeof(float) * H * D), *kvr = malloc(sizeof(float) * D), *w = malloc(sizeof(float) * D);
+        float *q1 = malloc(sizeof(float) * H * D), *q2 = malloc(sizeof(float) * H * D);
+        float *kv1 = malloc(sizeof(float) * D), *kv2 = malloc(sizeof(float) * D);
+        fill(q, (size_t)H * D, 2.0f);
+        fill(kvr, D, 2.0f);
+        fill(w, D, 1.0f);
+        float *dkvr = up(kvr, sizeof(float) * D), *dw = up(w, sizeof(float) * D), *dkvv = ds4cu_malloc(sizeof(float) * D);
+        for (int c = 0; c < 2; c++) {
+            float *dq = up(q, sizeof(float) * H * D);
+            if (ds4cu_h2d(dcomb, d_pc + HC, sizeof(float) * 16)) T_FAIL("upload: %s", ds4cu_error());
+            ds4cu_qkv_post_sk(dq, dkvr, dw, dkvv, 1, H, D, NR, dtab, P, 1e-6f, D - NR, c ? dcomb : NULL, it, heps);
+            down(c ? q2 : q1, dq, sizeof(float) * H * D);
+            down(c ? kv2 : kv1, dkvv, sizeof(float) * D);
+            ds4cu_free(dq);
+        }
+        down(got, dcomb, sizeof got);
+        same_floats("k_qkv_post's Sinkhorn block", got, r_pc + HC, 16);
+        same_floats("qkv_post q with the Sinkhorn block", q2, q1, (size_t)H * D);
+        same_floats("qkv_post kv with the Sinkhorn block", kv2, kv1, (size_t)D);
+        ds4cu_free(dtab); ds4cu_free(dkvr); ds4cu_free(dw); ds4cu_free(dkvv);
+        free(tab); free(q); free(kvr); free(w); free(q1); free(q2); free(kv1); free(kv2);
+    }
+
+    /* carrier 3: k_route's extra block (two tokens, biased, normalized) */
+    {
+        const int Xe = 256, K = 6, n = 2;
+        float *lg = malloc(sizeof(float) * n * Xe), *bias = malloc(sizeof(float) * Xe), w1[12], w2[12];
+        int32_t tok[2] = {0, 1}, s1[12], s2[12];
+        fill(lg, (size_t)n * Xe, 4.0f);
+        fill(bias, Xe, 0.3f);
+        float *dlg = up(lg, sizeof(float) * n * Xe), *dbias = up(bias, sizeof(float) * Xe), *dwt = ds4cu_malloc(sizeof w1);
+        int32_t *dtok = up(tok, sizeof tok), *dsel = ds4cu_malloc(sizeof s1);
+        for (int c = 0; c < 2; c++) {
+            if (ds4cu_h2d(dcomb, d_pc + HC, sizeof(float) * 16) || ds4cu_memset(dsel, 0xff, sizeof s1))
+                T_FAIL("upload: %s", ds4cu_error());
+            ds4cu_route_sk(dlg, n, Xe, K, dtok, NULL, dbias, 1, 1.5f, dsel, dwt, c ? dcomb : NULL, it, heps);
+            down(c ? s2 : s1, dsel, sizeof s1);
+            down(c ? w2 : w1, dwt, sizeof w1);
+        }
+        down(got, dcomb, sizeof got);
+        same_floats("k_route's Sinkhorn block", got, r_pc + HC, 16);
+        CHECK(memcmp(s1, s2, sizeof s1) == 0);
+        same_floats("route weights with the Sinkhorn block", w2, w1, 12);
+        /* no tokens: the Sinkhorn block alone */
+        if (ds4cu_h2d(dcomb, d_pc + HC, sizeof(float) * 16)) T_FAIL("upload: %s", ds4cu_error());
+        ds4cu_route_sk(dlg, 0, Xe, K, dtok, NULL, dbias, 1, 1.5f, dsel, dwt, dcomb, it, heps);
+        down(got, dcomb, sizeof got);
+        same_floats("k_route's Sinkhorn block, no tokens", got, r_pc + HC, 16);
+        ds4cu_free(dlg); ds4cu_free(dbias); ds4cu_free(dwt); ds4cu_free(dtok); ds4cu_free(dsel);
+        free(lg); free(bias);
+    }
+    ds4cu_free(dcomb);
+    ds4cu_free(dX); ds4cu_free(dF); ds4cu_free(dnw); ds4cu_free(dbase); ds4cu_free(dsc); ds4cu_free(dfn);
+    ds4cu_free(dXf); ds4cu_free(fout); ds4cu_free(fpc); ds4cu_free(part); ds4cu_free(xq); ds4cu_free(xk);
+    free(X); free(Fv); free(nw); free(fn); free(r_out); free(d_out); free(r_x); free(d_x); free(r_q); free(d_q);
+    free(t_out); free(t_x); free(t_q);
+}
+
 
 /* ---- fast-mode Q8_0 decode products (mv_q8_fast.cu): reassociated row sums ----
  * Bound: |gpu - cpu| <= 1e-5 · Σ_b |(d_w·d_x)·isum_b| per row (two orders of
@@ -1286,7 +1453,6 @@ TEST(mv_q8_0_fast_odd_shapes_and_refusals) {
     CHECK_EQ_INT(ds4cu_mv_q8_0_fast(1, &wz, 34 * 8, 256, &o, 3, (const void *)(uintptr_t)16, &y, 1), -1); /* groups */
     CHECK_EQ_INT(ds4cu_mv_q8_0_fast(1, &wz, 34 * 8, 256, &o, 1, (const void *)(uintptr_t)16, &y, 3), -1); /* variant */
 }
-
 
 #else
 TEST(cuda_not_built) { T_SKIP("built without nvcc"); }

@@ -6,6 +6,7 @@
  * changes at most the last bits of a double before its rounding to float). */
 #include "engine/cuda/common.cuh"
 #include "engine/cuda/numerics.cuh"
+#include "engine/cuda/sinkhorn.cuh"
 
 /* ---------------- RMSNorm ---------------- */
 /* One block per row. __restrict__ and the two-phase shape let the loads of a
@@ -380,10 +381,14 @@ extern "C" void ds4cu_moe_sum(const float *dout, int n, int K, int E, const floa
 #define ROUTE_MAX 256
 static __global__ void __launch_bounds__(ROUTE_MAX)
     k_route(const float *lgv, int X, int K, const int32_t *tokens, const int32_t *tid2eid, const float *bias,
-            int norm, float escale, int32_t *sel_o, float *w_o) {
+            int norm, float escale, int32_t *sel_o, float *w_o, float *comb, int iters, float hc_eps) {
     __shared__ float prob[ROUTE_MAX], score[ROUTE_MAX];
     __shared__ int32_t sel[16];
     const int t = blockIdx.x, tid = threadIdx.x, lane = tid & 31;
+    if (comb && t == (int)gridDim.x - 1) { /* the deferred Sinkhorn of the pre-mix (sinkhorn.cuh) */
+        if (tid < 16) d_sinkhorn4_inplace(comb, iters, hc_eps);
+        return;
+    }
     if (tid < X) {
         const float z = lgv[(int64_t)t * X + tid];
         const float b = bias ? bias[tid] : 0.0f;
@@ -434,10 +439,18 @@ static __global__ void __launch_bounds__(ROUTE_MAX)
         w_o[(int64_t)t * K + tid] = norm ? wk / Z * escale : wk * escale;
     }
 }
+extern "C" void ds4cu_route_sk(const float *lg, int n, int X, int K, const int32_t *tokens, const int32_t *tid2eid,
+                               const float *bias, int norm, float scale, int32_t *sel, float *w, float *comb, int iters,
+                               float hc_eps) {
+    if (n < 0) n = 0;
+    if (n > 0 || comb)
+        k_route<<<n + (comb != NULL), ROUTE_MAX, 0, ds4cu_s>>>(lg, X, K, tokens, tid2eid, bias, norm, scale, sel, w,
+                                                              comb, iters, hc_eps);
+    ds4cu_after("route");
+}
 extern "C" void ds4cu_route(const float *lg, int n, int X, int K, const int32_t *tokens, const int32_t *tid2eid,
                             const float *bias, int norm, float scale, int32_t *sel, float *w) {
-    if (n > 0) k_route<<<n, ROUTE_MAX, 0, ds4cu_s>>>(lg, X, K, tokens, tid2eid, bias, norm, scale, sel, w);
-    ds4cu_after("route");
+    ds4cu_route_sk(lg, n, X, K, tokens, tid2eid, bias, norm, scale, sel, w, NULL, 0, 0.0f);
 }
 
 /* ---------------- libm twins, for the op tests ---------------- */

@@ -245,6 +245,12 @@ static int hcfold_enabled(void) {
     if (v < 0) v = env_on("DS4_CUDA_HCFOLD");
     return v;
 }
+/* DS4_CUDA_HCM_DEFER=0: the pre-mix runs its own Sinkhorn (A/B knob). */
+static int hcdefer_enabled(void) {
+    static int v = -1;
+    if (v < 0) v = env_on("DS4_CUDA_HCM_DEFER");
+    return v;
+}
 
 /* Deferred hc_post (fast decode): t_fold is set while the one-launch pre-mix
  * runs in this forward pass; hc_post then only marks itself pending
@@ -254,6 +260,26 @@ static int hcfold_enabled(void) {
  * forward pass runs on one thread. */
 static _Thread_local int t_fold, t_pending;
 
+/* Deferred Sinkhorn (fast decode): when the sub-layer has a later kernel
+ * that can carry it (k_qkv_post, k_route: both outlast its ~3 us), the
+ * pre-mix leaves the 16 exps in comb (t_sink) and that kernel's extra block
+ * makes the comb in place (sink_take); the pre-mix's own tail was the
+ * Sinkhorn's 40 dependent steps. Whatever reads comb first resolves it
+ * (sink_flush: one small launch), so a carrier that never comes only costs
+ * time. */
+static _Thread_local int t_sink;
+
+static void sink_flush(const ds4_config *c, cu_scratch *sc) {
+    if (!t_sink) return;
+    ds4cu_hc_sinkhorn(sc->comb, (int)c->sinkhorn_iter, c->hc_eps);
+    t_sink = 0;
+}
+static float *sink_take(cu_scratch *sc) {
+    if (!t_sink) return NULL;
+    t_sink = 0;
+    return sc->comb;
+}
+
 static void swap_x(cu_scratch *sc) {
     float *t = sc->X;
     sc->X = sc->X2;
@@ -262,6 +288,7 @@ static void swap_x(cu_scratch *sc) {
 
 static void hc_flush(const ds4_config *c, cu_scratch *sc) {
     if (!t_pending) return;
+    sink_flush(c, sc);
     ds4cu_hc_post(sc->X, sc->fo, sc->post, sc->comb, 1, (int)c->n_hc, (int)c->n_embd, sc->X2);
     swap_x(sc);
     t_pending = 0;
@@ -271,24 +298,27 @@ static void hc_flush(const ds4_config *c, cu_scratch *sc) {
  * RMSNorm with weight w into y, and the activation codes the sub-layer's
  * products need (q8_0 into sc->xq, q8_K into sc->xqK when want_k): one
  * launch (hc_mixnorm.cu, with the pending hc_post folded in), else one or
- * two. */
+ * two. defer: the caller launches a Sinkhorn carrier next (sink_take). */
 static void norm_in(const ds4_model *m, cu_scratch *sc, const ds4_wt *fn, const ds4_wt *scale, const ds4_wt *base,
-                    const ds4_wt *w, float *y, int want_k) {
+                    const ds4_wt *w, float *y, int want_k, int defer) {
     const ds4_config *c = &m->cfg;
     const int E = (int)c->n_embd;
+    sink_flush(c, sc); /* the folded hc_post reads comb */
     if (hc_fused(m, sc, fn, 1)) {
         const int fold = t_pending && hcfold_enabled();
         if (!fold) hc_flush(c, sc);
+        defer = defer && hcdefer_enabled();
         if (hcmix_enabled() && ds4cu_hc_mixnorm_scratch() <= sizeof(float) * (size_t)sc->cap * c->n_embd &&
-            !ds4cu_hc_mixnorm(cu_w(m, fn), fn->row_bytes, cu_w(m, scale), cu_w(m, base), sc->X,
-                              fold ? sc->fo : NULL, sc->post, sc->comb, sc->X2, (int)c->n_hc, E,
-                              (int)c->sinkhorn_iter, c->hc_eps, c->rms_eps, sc->moe, sc->pre, sc->post, sc->comb,
-                              cu_w(m, w), y, sc->xq, want_k ? sc->xqK : NULL)) {
+            !ds4cu_hc_mixnorm_ex(cu_w(m, fn), fn->row_bytes, cu_w(m, scale), cu_w(m, base), sc->X,
+                                 fold ? sc->fo : NULL, sc->post, sc->comb, sc->X2, (int)c->n_hc, E,
+                                 (int)c->sinkhorn_iter, c->hc_eps, c->rms_eps, sc->moe, sc->pre, sc->post, sc->comb,
+                                 cu_w(m, w), y, sc->xq, want_k ? sc->xqK : NULL, defer)) {
             if (fold) {
                 swap_x(sc);
                 t_pending = 0;
             }
             t_fold = 1;
+            t_sink = defer;
             return;
         }
         hc_flush(c, sc);
@@ -308,6 +338,7 @@ static void hc_pre(const ds4_model *m, cu_scratch *sc, const ds4_wt *fn, const d
     const int HC = (int)c->n_hc, E = (int)c->n_embd;
     if (hc_fused(m, sc, fn, n)) return;
     hc_flush(c, sc);
+    sink_flush(c, sc); /* hc_pre rewrites comb: a pending one must not run on it later */
     t_fold = 0;
     ds4cu_rmsnorm(sc->X, NULL, sc->u, n, HC * E, c->rms_eps);
     mm(m, sc, fn, sc->u, n, 1, sc->mix);
@@ -321,6 +352,7 @@ static void hc_post(const ds4_config *c, cu_scratch *sc, int n) {
         t_pending = 1;
         return;
     }
+    sink_flush(c, sc);
     ds4cu_hc_post(sc->X, sc->fo, sc->post, sc->comb, n, (int)c->n_hc, (int)c->n_embd, sc->X2);
     swap_x(sc);
 }
@@ -345,7 +377,7 @@ static void attention_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n,
          * then the head norms, RoPE and FP8 in one launch (cuda/fused.cu) */
         const ds4_wt *pf[3] = {&L->q_a, &L->kv, &L->q_b}; /* during the pre-mix */
         prefetch_w(m, 3, pf);
-        norm_in(m, sc, &L->hc_attn_fn, &L->hc_attn_scale, &L->hc_attn_base, &L->attn_norm, sc->xn, 0);
+        norm_in(m, sc, &L->hc_attn_fn, &L->hc_attn_scale, &L->hc_attn_base, &L->attn_norm, sc->xn, 0, 1);
         const ds4_wt *ws[2] = {&L->q_a, &L->kv};
         float *ys[2] = {sc->qa, sc->kvr};
         mv_q8_0(m, sc, 2, ws, ys, n, 1);
@@ -353,10 +385,11 @@ static void attention_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n,
                          sc->xq, NULL);
         const ds4_wt *qb = &L->q_b;
         mv_q8_0(m, sc, 1, &qb, &sc->q, n, 1);
-        ds4cu_qkv_post(sc->q, sc->kvr, cu_w(m, &L->kv_norm), sc->kvv, 1, H, D, nr, tab, pos0, c->rms_eps, D - nr);
+        ds4cu_qkv_post_sk(sc->q, sc->kvr, cu_w(m, &L->kv_norm), sc->kvv, 1, H, D, nr, tab, pos0, c->rms_eps, D - nr,
+                          sink_take(sc), (int)c->sinkhorn_iter, c->hc_eps);
     } else {
         if (hc_fused(m, sc, &L->hc_attn_fn, n))
-            norm_in(m, sc, &L->hc_attn_fn, &L->hc_attn_scale, &L->hc_attn_base, &L->attn_norm, sc->xn, 0);
+            norm_in(m, sc, &L->hc_attn_fn, &L->hc_attn_scale, &L->hc_attn_base, &L->attn_norm, sc->xn, 0, 0);
         else
             ds4cu_rmsnorm(sc->a, cu_w(m, &L->attn_norm), sc->xn, n, E, c->rms_eps);
         if (L->q_a.type == DS4_TYPE_Q8_0 && L->kv.type == DS4_TYPE_Q8_0) { /* one quantization of xn for both */
@@ -466,9 +499,9 @@ static int ffn_decode(ds4_session *ss, uint32_t il, cu_scratch *sc) {
     float *xf = sc->xn;
     mm(m, sc, &L->gate_inp, xf, 1, 1, sc->lg);
     const int hash = ds4_is_hash_layer(c, il);
-    ds4cu_route(sc->lg, 1, X, K, sc->tokens, hash ? cu_w(m, &L->tid2eid) : NULL,
-                (!hash && L->exp_bias.data) ? cu_w(m, &L->exp_bias) : NULL, c->expert_norm, c->expert_scale, sc->sel,
-                sc->w);
+    ds4cu_route_sk(sc->lg, 1, X, K, sc->tokens, hash ? cu_w(m, &L->tid2eid) : NULL,
+                   (!hash && L->exp_bias.data) ? cu_w(m, &L->exp_bias) : NULL, c->expert_norm, c->expert_scale,
+                   sc->sel, sc->w, sink_take(sc), (int)c->sinkhorn_iter, c->hc_eps);
     const ds4_wt *sh[2] = {&L->gate_sh, &L->up_sh};
     float *shy[2] = {sc->shg, sc->shu};
     mv_q8_0(m, sc, 2, sh, shy, 1, 1);
@@ -499,7 +532,7 @@ static void ffn_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n) {
         const ds4_wt *pf[4] = {&L->gate_inp, &L->gate_sh, &L->up_sh, &L->down_sh};
         prefetch_w(m, 4, pf);
     }
-    if (n == 1) norm_in(m, sc, &L->hc_ffn_fn, &L->hc_ffn_scale, &L->hc_ffn_base, &L->ffn_norm, xf, 1);
+    if (n == 1) norm_in(m, sc, &L->hc_ffn_fn, &L->hc_ffn_scale, &L->hc_ffn_base, &L->ffn_norm, xf, 1, 1);
     else ds4cu_rmsnorm(sc->a, cu_w(m, &L->ffn_norm), xf, n, E, c->rms_eps);
 
     /* routed experts (cpu/moe.c) */

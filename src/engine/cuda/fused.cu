@@ -11,6 +11,7 @@
  * Each kernel's comment names the ops it replaces. */
 #include "engine/cuda/common.cuh"
 #include "engine/cuda/numerics.cuh"
+#include "engine/cuda/sinkhorn.cuh"
 
 #define FULL 0xffffffffu
 
@@ -138,6 +139,14 @@ static __global__ void __launch_bounds__(1024)
     __shared__ double part[32];
     __shared__ float pre_s[16], mix_s[2 * 16 + 256];
     const int t = blockIdx.x;
+    /* the weight's first four columns per thread now: it comes from DRAM and
+     * is otherwise first loaded after the block's sum (~1 us in series) */
+    float wr[4];
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        const int i = (int)threadIdx.x + k * (int)blockDim.x;
+        wr[k] = w && i < n ? w[i] : 0.0f;
+    }
     if (hc_part) {
         /* every partial comes in at once (they are in L2), then short sums from shared memory */
         __shared__ float ps[2048], sc_s[3], base_s[2 * 16 + 256];
@@ -181,7 +190,15 @@ static __global__ void __launch_bounds__(1024)
     }
     const double tot = block_sum(s, part);
     const float scale = 1.0f / sqrtf((float)(tot / n) + eps);
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        const int i = (int)threadIdx.x + k * (int)blockDim.x;
+        if (i >= n) break;
+        const float yi = w ? v[i] * scale * wr[k] : v[i] * scale;
+        v[i] = yi;
+        if (y) y[(size_t)t * n + i] = yi;
+    }
+    for (int i = threadIdx.x + 4 * blockDim.x; i < n; i += blockDim.x) {
         const float yi = w ? v[i] * scale * w[i] : v[i] * scale;
         v[i] = yi;
         if (y) y[(size_t)t * n + i] = yi;
@@ -281,12 +298,17 @@ extern "C" int ds4cu_hc_pre_fast(const void *fn, size_t fn_rb, const float *scal
  * normalizes kvr into kvv, rotates it and rounds its first n_nope values
  * through FP8 (a warp per 64-block, k_fp8's arithmetic). grid.y: tokens. */
 static __global__ void k_qkv_post(float *q, const float *kvr, const float *kv_w, float *kvv, int H, int D, int n_rot,
-                                  const float *tab, int64_t pos0, const int64_t *dpos, float eps, int n_nope) {
+                                  const float *tab, int64_t pos0, const int64_t *dpos, float eps, int n_nope,
+                                  float *comb, int iters, float hc_eps) {
     extern __shared__ float v[]; /* D floats */
     __shared__ double part[32];
     __shared__ float e4[127];
-    if (dpos) pos0 = *dpos;
     const int h = blockIdx.x, t = blockIdx.y;
+    if (h == H + 1) { /* the deferred Sinkhorn of the pre-mix (sinkhorn.cuh), off the critical path */
+        if (comb && t == 0 && threadIdx.x < 16) d_sinkhorn4_inplace(comb, iters, hc_eps);
+        return;
+    }
+    if (dpos) pos0 = *dpos;
     const int kv = h == H;
     const float *src = kv ? kvr + (size_t)t * D : q + ((size_t)t * H + h) * D;
     float *dst = kv ? kvv + (size_t)t * D : q + ((size_t)t * H + h) * D;
@@ -294,6 +316,7 @@ static __global__ void k_qkv_post(float *q, const float *kvr, const float *kv_w,
     const float *c = tab + (pos0 + t) * n_rot, *sn = c + half;
     float c0 = 0.0f, s0 = 0.0f; /* the first pair's cos/sin, loaded with the row */
     if ((int)threadIdx.x < half) { c0 = c[threadIdx.x]; s0 = sn[threadIdx.x]; }
+    const float kw0 = kv && (int)threadIdx.x < D ? kv_w[threadIdx.x] : 0.0f; /* kv_norm's weight too (DRAM) */
     double s = 0.0;
     for (int i = threadIdx.x; i < D; i += blockDim.x) {
         const float x = src[i];
@@ -307,7 +330,8 @@ static __global__ void k_qkv_post(float *q, const float *kvr, const float *kv_w,
         }
     const double tot = block_sum(s, part);
     const float scale = 1.0f / sqrtf((float)(tot / D) + eps);
-    for (int i = threadIdx.x; i < D; i += blockDim.x) v[i] = kv ? v[i] * scale * kv_w[i] : v[i] * scale;
+    for (int i = threadIdx.x; i < D; i += blockDim.x)
+        v[i] = kv ? v[i] * scale * (i == (int)threadIdx.x ? kw0 : kv_w[i]) : v[i] * scale;
     __syncthreads();
     for (int k = threadIdx.x; k < half; k += blockDim.x) {
         float *r = v + (D - n_rot);
@@ -350,14 +374,22 @@ static __global__ void k_qkv_post(float *q, const float *kvr, const float *kv_w,
     for (int i = threadIdx.x; i < D; i += blockDim.x) dst[i] = v[i];
 }
 
+extern "C" void ds4cu_qkv_post_sk(float *q, const float *kvr, const float *kv_w, float *kvv, int n, int H, int D,
+                                  int n_rot, const float *tab, int64_t pos0, float eps, int n_nope, float *comb,
+                                  int iters, float hc_eps) {
+    e4m3_init();
+    if (n < 1) {
+        if (comb) ds4cu_hc_sinkhorn(comb, iters, hc_eps);
+        return;
+    }
+    const int threads = D >= 512 ? 512 : (D >= 128 ? 128 : 64);
+    k_qkv_post<<<dim3(H + 1 + (comb != NULL), n), threads, sizeof(float) * D, ds4cu_s>>>(
+        q, kvr, kv_w, kvv, H, D, n_rot, tab, pos0, ds4cu_dpos, eps, n_nope, comb, iters, hc_eps);
+    ds4cu_after("qkv_post");
+}
 extern "C" void ds4cu_qkv_post(float *q, const float *kvr, const float *kv_w, float *kvv, int n, int H, int D, int n_rot,
                                const float *tab, int64_t pos0, float eps, int n_nope) {
-    e4m3_init();
-    if (n < 1) return;
-    const int threads = D >= 512 ? 512 : (D >= 128 ? 128 : 64);
-    k_qkv_post<<<dim3(H + 1, n), threads, sizeof(float) * D, ds4cu_s>>>(q, kvr, kv_w, kvv, H, D, n_rot, tab, pos0,
-                                                                       ds4cu_dpos, eps, n_nope);
-    ds4cu_after("qkv_post");
+    ds4cu_qkv_post_sk(q, kvr, kv_w, kvv, n, H, D, n_rot, tab, pos0, eps, n_nope, NULL, 0, 0.0f);
 }
 
 /* d_iqat_block for a 128-thread block with the FP4 step a warp per 32-block,

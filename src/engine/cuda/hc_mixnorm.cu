@@ -26,10 +26,23 @@
  * phase clocks (test_cuda_ops, L2 flushed) put ~3 us in the X pass, ~1.5 in
  * the products, ~1.4 in the barrier, then ~5.5 in the mix block (partials,
  * exps, Sinkhorn): the Sinkhorn's 40 dependent reciprocal steps are what is
- * left to move off the critical path. */
+ * left to move off the critical path.
+ *
+ * Deferred Sinkhorn (ds4cu_hc_mixnorm_ex's defer, forward.c's default in
+ * decode): the mix block stops after the 16 exps and leaves them in comb;
+ * the comb is first read by the NEXT pre-mix's folded hc_post, so a later
+ * kernel of the sub-layer that outlasts the Sinkhorn (k_qkv_post, k_route)
+ * runs it in one extra block (sinkhorn.cuh, the same operations: the comb is
+ * bit-identical), or ds4cu_hc_sinkhorn does when none comes. The pre-mix's
+ * critical path then ends with the norm blocks' tail. H100, 8-layer model,
+ * 2k, one replayed decode graph (dd78265 + this): 9.86 us per call deferred
+ * vs 12.14 not (DS4_CUDA_HCM_DEFER=0); the carriers +0.24 us (k_route) and
+ * +0.08 us (k_qkv_post); the graph's span 1,865.5 vs 1,893.2 us per token.
+ * The two-barrier form (DS4_CUDA_HCM_TWO=1) measured 10.50 us: slower, off. */
 #include <stdlib.h>
 
 #include "engine/cuda/common.cuh"
+#include "engine/cuda/sinkhorn.cuh"
 
 #define FULL 0xffffffffu
 #define HCM_BLOCKS 64   /* fixed: the arrival counter advances by it each launch */
@@ -185,12 +198,13 @@ static __device__ __forceinline__ unsigned long long gtimer(void) {
     return t;
 }
 
+template <int TWO> /* its own instance: the two-barrier code costs the default form 24 bytes of spills */
 static __global__ void __launch_bounds__(HCM_THREADS)
     k_hc_mixnorm(const uint16_t *__restrict__ W, size_t rb, int E, int iters, const float *__restrict__ hscale,
                  const float *__restrict__ hbase, float hc_eps, float eps, const float *X, const float *F,
                  const float *post_in, const float *comb_in, float *Xout, float *part, unsigned *bar, float *pre_o,
                  float *post_o, float *comb_o, const float *__restrict__ nw, float *y, cu_act_q8_0 *q0, cu_q8_K *qK,
-                 int sink_lanes, int lean, unsigned long long *dbg) {
+                 int sink_lanes, int lean, int defer, unsigned long long *dbg) {
     extern __shared__ float xs[]; /* 4E floats of X, then the item sums */
     __shared__ double dpart[32];
     __shared__ float mix_s[24], sc_s[3], base_s[24], pre_s[4], v[256];
@@ -229,8 +243,9 @@ static __global__ void __launch_bounds__(HCM_THREADS)
      * all of it (then every block has the whole sum, in one fixed order), or
      * with `lean` only this block's slice (the norm and mix blocks load the
      * rest while they wait at the barrier) */
+    const int two = TWO, lean1 = !TWO && lean == 1;
     double ss = 0.0;
-    if (!lean) {
+    if (!TWO && !lean) {
         ss = x_full(xs, X, F, pc, E, nt, tid);
         if (F) {
             __syncthreads();
@@ -263,8 +278,38 @@ static __global__ void __launch_bounds__(HCM_THREADS)
     }
     const double tot = block_sum_m(ss, dpart);
     /* faithful: u = x·s then the products (the CPU's order); lean: the raw
-     * products, scaled by s after the barrier (reassociated) */
-    const float s1 = lean ? 1.0f : 1.0f / sqrtf((float)(tot / width) + eps);
+     * products, scaled by s after the barrier (reassociated); two: the
+     * faithful order with s from the slices' sums, added after a first grid
+     * barrier (the double sum reassociated, s the same float but where a sum
+     * straddles a rounding boundary), the norm blocks building their whole X
+     * while they wait at it */
+    float s1 = lean1 ? 1.0f : 1.0f / sqrtf((float)(tot / width) + eps);
+    if (two) {
+        double *ssp = (double *)(part + (size_t)HCM_BLOCKS * M);
+        __shared__ float s1_s;
+        unsigned target1 = 0;
+        if (tid == 0) {
+            ssp[j] = tot;
+            __threadfence();
+            const unsigned t = atomicAdd(bar, 1u);
+            target1 = t - t % HCM_BLOCKS + HCM_BLOCKS;
+        }
+        if (norm_blk) (void)x_full(xs, X, F, pc, E, nt, tid); /* the same values as the slices' */
+        if (tid == 0) {
+            while ((int)(*(volatile unsigned *)bar - target1) < 0) {
+            }
+            __threadfence();
+        }
+        __syncthreads();
+        if (wp == 0) { /* one fixed order; the xor tree gives every lane the same bits */
+            double a = 0.0;
+            for (int b = lane; b < HCM_BLOCKS; b += 32) a += __ldcg(ssp + b);
+            for (int o = 16; o; o >>= 1) a += __shfl_xor_sync(FULL, a, o);
+            if (lane == 0) s1_s = 1.0f / sqrtf((float)(a / width) + eps);
+        }
+        __syncthreads();
+        s1 = s1_s;
+    }
     if (dbg && tid == 0) dbg[8 * j + 1] = clock64();
 
     /* 2. this block's slice of the 24 products, over u = x·s1 */
@@ -292,7 +337,7 @@ static __global__ void __launch_bounds__(HCM_THREADS)
         for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(FULL, s, o);
         if (lane == 0) part[(size_t)j * M + r] = s;
     }
-    if (lean && tid == 0) ((double *)(part + (size_t)HCM_BLOCKS * M))[j] = tot;
+    if (lean1 && tid == 0) ((double *)(part + (size_t)HCM_BLOCKS * M))[j] = tot;
     __syncthreads();
     if (dbg && tid == 0) dbg[8 * j + 2] = clock64();
 
@@ -308,7 +353,7 @@ static __global__ void __launch_bounds__(HCM_THREADS)
         target = t - t % HCM_BLOCKS + HCM_BLOCKS;
     }
     if (!norm_blk && !mix_blk) return;
-    if (lean && norm_blk) (void)x_full(xs, X, F, pc, E, nt, tid);
+    if (lean1 && norm_blk) (void)x_full(xs, X, F, pc, E, nt, tid);
     if (tid == 0) {
         while ((int)(*(volatile unsigned *)bar - target) < 0) {
         }
@@ -320,7 +365,7 @@ static __global__ void __launch_bounds__(HCM_THREADS)
     /* the mix values: every block adds the partials in the same order */
     const int rows = mix_blk ? M : HC;
     float s1m = 1.0f;
-    if (lean && wp < rows) { /* the slices' sums of squares, the same order in every warp */
+    if (lean1 && wp < rows) { /* the slices' sums of squares, the same order in every warp */
         const double *ssp = (const double *)(part + (size_t)HCM_BLOCKS * M);
         double a = 0.0;
         for (int b = lane; b < HCM_BLOCKS; b += 32) a += __ldcg(ssp + b);
@@ -331,7 +376,7 @@ static __global__ void __launch_bounds__(HCM_THREADS)
         float s = 0.0f;
         for (int b = lane; b < HCM_BLOCKS; b += 32) s += __ldcg(part + (size_t)b * M + r);
         for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(FULL, s, o);
-        if (lane == 0) mix_s[r] = lean ? s * s1m : s;
+        if (lane == 0) mix_s[r] = lean1 ? s * s1m : s;
     }
     __syncthreads();
     if (mix_blk) { /* pre, post and the 16 exps on 24 threads, then the Sinkhorn on one */
@@ -349,8 +394,11 @@ static __global__ void __launch_bounds__(HCM_THREADS)
                 z[q] = mix_s[2 * HC + HC * r + q] * sc_s[2] + base_s[2 * HC + HC * r + q];
                 if (z[q] > mx) mx = z[q];
             }
-            ez[HC * r + k] = d_expf(z[k] - mx);
+            const float e = d_expf(z[k] - mx);
+            if (defer) comb_o[HC * r + k] = e; /* the Sinkhorn runs later (sinkhorn.cuh) */
+            else ez[HC * r + k] = e;
         }
+        if (defer) return;
         __syncthreads();
         if (dbg && tid == 0) dbg[8 * j + 4] = clock64();
         if (sink_lanes) {
@@ -429,7 +477,9 @@ static __global__ void __launch_bounds__(HCM_THREADS)
 /* The Sinkhorn on 16 lanes (default) or one thread (DS4_CUDA_HCM_SINK=1:
  * 16.7 vs 11.7 us per call on an H100); the faithful products (default) or
  * the lean form (DS4_CUDA_HCM_LEAN=1: 11.0 us, but the reassociated mix flips
- * greedy token 9 of test_cuda_golden's fast_a_c02, so A/B only); per-block
+ * greedy token 9 of test_cuda_golden's fast_a_c02, so A/B only) or the
+ * two-barrier form (DS4_CUDA_HCM_TWO=1, lean = 2: only the slices of X in
+ * the blocks' first pass, faithful order; A/B); per-block
  * phase clocks into dbg when set (tests: where the time goes). */
 static int hcm_lanes = -1, hcm_lean = -1;
 static unsigned long long *hcm_dbg;
@@ -441,10 +491,11 @@ extern "C" void ds4cu_hc_mixnorm_debug(unsigned long long *dbg, int sink_lanes, 
 
 extern "C" size_t ds4cu_hc_mixnorm_scratch(void) { return (sizeof(float) * 24 + sizeof(double)) * HCM_BLOCKS; }
 
-extern "C" int ds4cu_hc_mixnorm(const void *fn, size_t fn_rb, const float *scale, const float *base, const float *X,
-                                const float *F, const float *post_in, const float *comb_in, float *Xout, int HC, int E,
-                                int iters, float hc_eps, float eps, float *part, float *pre, float *post, float *comb,
-                                const float *w, float *y, void *q8_0, void *q8_K) {
+extern "C" int ds4cu_hc_mixnorm_ex(const void *fn, size_t fn_rb, const float *scale, const float *base,
+                                   const float *X, const float *F, const float *post_in, const float *comb_in,
+                                   float *Xout, int HC, int E, int iters, float hc_eps, float eps, float *part,
+                                   float *pre, float *post, float *comb, const float *w, float *y, void *q8_0,
+                                   void *q8_K, int defer) {
     const int threads = HCM_THREADS;
     const int M = 24, width = HC * E, cs = width / HCM_BLOCKS;
     if (HC != 4 || E % 256 || E / 256 >= HCM_BLOCKS || width % (HCM_BLOCKS * 8) || M * (cs / 8) > 2 * threads ||
@@ -459,15 +510,19 @@ extern "C" int ds4cu_hc_mixnorm(const void *fn, size_t fn_rb, const float *scale
     int dev = 0;
     if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) return -1;
     if (!ok_dev[dev]) {
-        if (cudaFuncSetAttribute(k_hc_mixnorm, cudaFuncAttributeMaxDynamicSharedMemorySize, 160 * 1024) !=
-            cudaSuccess)
+        if (cudaFuncSetAttribute(k_hc_mixnorm<0>, cudaFuncAttributeMaxDynamicSharedMemorySize, 160 * 1024) !=
+                cudaSuccess ||
+            cudaFuncSetAttribute(k_hc_mixnorm<1>, cudaFuncAttributeMaxDynamicSharedMemorySize, 160 * 1024) !=
+                cudaSuccess)
             return (void)cudaGetLastError(), -1;
-        int per_sm = 0, sms = 0;
-        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k_hc_mixnorm, HCM_THREADS, 160 * 1024) !=
+        int per_sm = 0, per_sm1 = 0, sms = 0;
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k_hc_mixnorm<0>, HCM_THREADS, 160 * 1024) !=
+                cudaSuccess ||
+            cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm1, k_hc_mixnorm<1>, HCM_THREADS, 160 * 1024) !=
                 cudaSuccess ||
             cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
             return (void)cudaGetLastError(), -1;
-        ok_dev[dev] = per_sm * sms >= HCM_BLOCKS ? 1 : -1;
+        ok_dev[dev] = per_sm * sms >= HCM_BLOCKS && per_sm1 * sms >= HCM_BLOCKS ? 1 : -1;
     }
     if (ok_dev[dev] < 0 || smem > 160 * 1024) return -1;
     unsigned *bar = NULL;
@@ -477,12 +532,31 @@ extern "C" int ds4cu_hc_mixnorm(const void *fn, size_t fn_rb, const float *scale
         hcm_lanes = !(e && atoi(e) == 1);
     }
     if (hcm_lean < 0) {
-        const char *e = getenv("DS4_CUDA_HCM_LEAN");
-        hcm_lean = e && atoi(e) == 1;
+        const char *e = getenv("DS4_CUDA_HCM_LEAN"), *t = getenv("DS4_CUDA_HCM_TWO");
+        hcm_lean = e && atoi(e) == 1 ? 1 : (t && atoi(t) == 1 ? 2 : 0);
     }
-    k_hc_mixnorm<<<HCM_BLOCKS, threads, smem, ds4cu_s>>>(
+    (hcm_lean == 2 ? k_hc_mixnorm<1> : k_hc_mixnorm<0>)<<<HCM_BLOCKS, threads, smem, ds4cu_s>>>(
         (const uint16_t *)fn, fn_rb, E, iters, scale, base, hc_eps, eps, X, F, post_in, comb_in, Xout, part,
-        bar + slot, pre, post, comb, w, y, (cu_act_q8_0 *)q8_0, (cu_q8_K *)q8_K, hcm_lanes, hcm_lean, hcm_dbg);
+        bar + slot, pre, post, comb, w, y, (cu_act_q8_0 *)q8_0, (cu_q8_K *)q8_K, hcm_lanes, hcm_lean, defer != 0,
+        hcm_dbg);
     ds4cu_after("hc_mixnorm");
     return 0;
+}
+
+extern "C" int ds4cu_hc_mixnorm(const void *fn, size_t fn_rb, const float *scale, const float *base, const float *X,
+                                const float *F, const float *post_in, const float *comb_in, float *Xout, int HC, int E,
+                                int iters, float hc_eps, float eps, float *part, float *pre, float *post, float *comb,
+                                const float *w, float *y, void *q8_0, void *q8_K) {
+    return ds4cu_hc_mixnorm_ex(fn, fn_rb, scale, base, X, F, post_in, comb_in, Xout, HC, E, iters, hc_eps, eps, part,
+                               pre, post, comb, w, y, q8_0, q8_K, 0);
+}
+
+/* A deferred Sinkhorn with nothing to ride on (forward.c's flush points):
+ * one warp, comb in place. */
+static __global__ void k_hc_sinkhorn(float *comb, int iters, float eps) {
+    if (threadIdx.x < 16) d_sinkhorn4_inplace(comb, iters, eps);
+}
+extern "C" void ds4cu_hc_sinkhorn(float *comb, int iters, float eps) {
+    k_hc_sinkhorn<<<1, 32, 0, ds4cu_s>>>(comb, iters, eps);
+    ds4cu_after("hc_sinkhorn");
 }

@@ -191,10 +191,23 @@ int ds4cu_hc_mixnorm(const void *fn, size_t fn_rb, const float *scale, const flo
                      const float *F, const float *post_in, const float *comb_in, float *Xout, int HC, int E,
                      int iters, float hc_eps, float eps, float *part, float *pre, float *post, float *comb,
                      const float *w, float *y, void *q8_0, void *q8_K);
+/* The same; defer = 1: the Sinkhorn is left out, comb holds the 16 softmax
+ * numerators (exps) until ds4cu_hc_sinkhorn or a kernel given comb below
+ * (ds4cu_qkv_post_sk, ds4cu_route_sk) turns them into the comb in place,
+ * bit-identical to defer = 0's (sinkhorn.cuh). */
+int ds4cu_hc_mixnorm_ex(const void *fn, size_t fn_rb, const float *scale, const float *base, const float *X,
+                        const float *F, const float *post_in, const float *comb_in, float *Xout, int HC, int E,
+                        int iters, float hc_eps, float eps, float *part, float *pre, float *post, float *comb,
+                        const float *w, float *y, void *q8_0, void *q8_K, int defer);
+/* comb (HC 4) in place from a deferred pre-mix's exps: one small launch. */
+void ds4cu_hc_sinkhorn(float *comb, int iters, float eps);
 /* rmsnorm of each query head (in place) and of kvr (weight kv_w) into kvv,
  * RoPE of both at pos0 + t, FP8 round trip of kvv's first n_nope values. */
 void ds4cu_qkv_post(float *q, const float *kvr, const float *kv_w, float *kvv, int n, int H, int D, int n_rot,
                     const float *tab, int64_t pos0, float eps, int n_nope);
+/* The same, plus (comb not NULL) ds4cu_hc_sinkhorn's work in one extra block. */
+void ds4cu_qkv_post_sk(float *q, const float *kvr, const float *kv_w, float *kvv, int n, int H, int D, int n_rot,
+                       const float *tab, int64_t pos0, float eps, int n_nope, float *comb, int iters, float hc_eps);
 /* rope(qI) + iqat(qI) + wI *= wscale (ID must be 128, else -1). */
 int ds4cu_idx_post(float *qI, float *wI, int n, int IH, int ID, int n_rot, const float *tab, int64_t pos0,
                    float wscale);
@@ -235,6 +248,10 @@ void ds4cu_moe_sum(const float *dout, int n, int K, int E, const float *add, flo
 void ds4cu_libm(const float *x, float *e, float *l, int n);
 void ds4cu_route(const float *lg, int n, int X, int K, const int32_t *tokens, const int32_t *tid2eid,
                  const float *bias, int norm, float scale, int32_t *sel, float *w);
+/* The same, plus (comb not NULL) ds4cu_hc_sinkhorn's work in one extra block. */
+void ds4cu_route_sk(const float *lg, int n, int X, int K, const int32_t *tokens, const int32_t *tid2eid,
+                    const float *bias, int norm, float scale, int32_t *sel, float *w, float *comb, int iters,
+                    float hc_eps);
 
 /* ---- attention state machines and attention (attn.cu) ---- */
 /* The compressor state machine of attention.c (compressor_step + finish_row)
