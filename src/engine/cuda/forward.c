@@ -34,22 +34,6 @@ static int batch_tokens(void) {
  * always runs (it decides on the device whether it has anything to do). */
 static int g_graph;
 
-/* While a decode step is captured: the listed weights into L2 on a side
- * branch of the graph, from this point on (cuda/l2_prefetch.cu), so the
- * small kernels before their mat-vec overlap the DRAM reads. */
-static void prefetch_w(const ds4_model *m, int cnt, const ds4_wt *const *W) {
-    const void *p[6];
-    size_t b[6];
-    int k = 0;
-    if (!g_graph) return;
-    for (int i = 0; i < cnt && k < 6; i++)
-        if (W[i]->data) {
-            p[k] = cu_w(m, W[i]);
-            b[k++] = W[i]->row_bytes * (size_t)W[i]->ne[1];
-        }
-    ds4cu_l2_prefetch(k, p, b);
-}
-
 void ds4_cuda_scratch_free(cu_scratch *sc) {
     float *f[] = {sc->X, sc->X2, sc->a, sc->xn, sc->fo, sc->pre, sc->post, sc->comb, sc->u, sc->mix, sc->qa,
                   sc->qr, sc->q, sc->o, sc->kvr, sc->kvv, sc->lo, sc->cmp_kv, sc->cmp_gate, sc->icmp_kv,
@@ -375,8 +359,6 @@ static void attention_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n,
     if (n == 1 && L->q_a.type == DS4_TYPE_Q8_0 && L->kv.type == DS4_TYPE_Q8_0 && L->q_b.type == DS4_TYPE_Q8_0) {
         /* decode: norm + codes, q_a and kv in one launch, q_a_norm + codes, q_b,
          * then the head norms, RoPE and FP8 in one launch (cuda/fused.cu) */
-        const ds4_wt *pf[3] = {&L->q_a, &L->kv, &L->q_b}; /* during the pre-mix */
-        prefetch_w(m, 3, pf);
         norm_in(m, sc, &L->hc_attn_fn, &L->hc_attn_scale, &L->hc_attn_base, &L->attn_norm, sc->xn, 0, 1);
         const ds4_wt *ws[2] = {&L->q_a, &L->kv};
         float *ys[2] = {sc->qa, sc->kvr};
@@ -415,10 +397,6 @@ static void attention_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n,
         const float *xs[6] = {sc->xn, sc->xn, sc->xn, sc->xn, sc->qr, sc->xn};
         float *ys[6] = {sc->cmp_kv, sc->cmp_gate, sc->icmp_kv, sc->icmp_gate, sc->qI, sc->wI};
         mm_f16_multi(m, sc, r == 4 ? 6 : 2, ws, xs, ys, n);
-    }
-    if (n == 1) { /* out_a during the compressors, indexer and attention */
-        const ds4_wt *pf = &L->out_a;
-        prefetch_w(m, 1, &pf);
     }
     if (r == 4) {
         if (n != 1 || ds4cu_idx_post(sc->qI, sc->wI, n, IH, ID, nr, tab, pos0, 1.0f / sqrtf((float)(ID * IH)))) {
@@ -528,10 +506,6 @@ static void ffn_layer(ds4_session *ss, uint32_t il, cu_scratch *sc, int n) {
     const int E = (int)c->n_embd, F = (int)c->ff_exp, K = (int)c->n_expert_used, X = (int)c->n_expert;
     const float clampv = c->swiglu_clamp[il];
     float *xf = sc->xn;
-    if (n == 1) { /* the router and shared expert during the pre-mix */
-        const ds4_wt *pf[4] = {&L->gate_inp, &L->gate_sh, &L->up_sh, &L->down_sh};
-        prefetch_w(m, 4, pf);
-    }
     if (n == 1) norm_in(m, sc, &L->hc_ffn_fn, &L->hc_ffn_scale, &L->hc_ffn_base, &L->ffn_norm, xf, 1, 1);
     else ds4cu_rmsnorm(sc->a, cu_w(m, &L->ffn_norm), xf, n, E, c->rms_eps);
 
@@ -628,7 +602,6 @@ static void forward_kernels(ds4_session *ss, int k, int n, int64_t pos0, int all
         hc_post(c, sc, n);
     }
     hc_flush(c, sc); /* X complete for the head or the next segment */
-    if (g_graph) ds4cu_l2_join(); /* the prefetch branch rejoins before the capture ends */
     t_fold = 0;
     if (k < cm->n_dev - 1) return;
     if (all_rows) output_head(m, sc, 0, n);

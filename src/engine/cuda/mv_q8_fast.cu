@@ -160,11 +160,13 @@ static __global__ void __launch_bounds__(32 * QF_WARPS) k_mv_q8_fast(const qf_jo
     if (valid && j == 0) jb.y[row] = acc;
 }
 
-/* DS4_CUDA_Q8FAST: 0 = off (the exact kernels), 1 = direct, 2 = staged; unset = QF_DEFAULT
- * (off until an A/B on the card says which of the three is fastest).
+/* DS4_CUDA_Q8FAST: 0 = off (the exact kernels), 1 = direct, 2 = staged; unset = QF_DEFAULT,
+ * staged: on the H100 (8-layer model, 2k, one call, same card) the Q8_0
+ * products of a token took 763 us against 795 with the exact kernels and 2k
+ * decode ran 504 / 516 tok/s against 494-507 / 514 (variant 1: 496).
  * DS4_CUDA_Q8FAST_HEAD=0 keeps launches of more than 65,536 rows (the output
  * head) on the exact kernels. */
-#define QF_DEFAULT 0
+#define QF_DEFAULT 2
 static int qf_env(const char *name, int dflt) {
     const char *e = getenv(name);
     return e && *e ? atoi(e) : dflt;

@@ -73,10 +73,6 @@ void ds4cu_set_dpos(const int64_t *d);
 int ds4cu_graph_begin(void);
 void *ds4cu_graph_end(void);
 int ds4cu_graph_launch(void *g);
-/* Weights into L2 on a side stream forked from ds4cu_s here (decode graphs;
- * l2_prefetch.cu), and the rejoin a capture needs before it ends. */
-int ds4cu_l2_prefetch(int count, const void *const *ptr, const size_t *bytes);
-int ds4cu_l2_join(void);
 void ds4cu_graph_free(void *g);
 
 /* ---- activation quantization (quant.cu): ds4_quantize_act_q8_0 / ds4_quantize_q8_K per row ---- */
