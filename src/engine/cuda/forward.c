@@ -170,7 +170,7 @@ static void mm(const ds4_model *m, cu_scratch *sc, const ds4_wt *W, const float 
  * unless DS4_CUDA_F16X=0); else one mm each. */
 static void mm_f16_multi(const ds4_model *m, cu_scratch *sc, int cnt, const ds4_wt *const *W, const float *const *x,
                          float *const *y, int n) {
-    if (n == 1 && !m->exact && cnt <= 6) {
+    if (n == 1 && cnt <= 6 && (!m->exact || f16x_enabled())) {
         const void *ws[6];
         size_t rbs[6];
         int64_t ins[6], outs[6];
@@ -182,21 +182,8 @@ static void mm_f16_multi(const ds4_model *m, cu_scratch *sc, int cnt, const ds4_
             outs[k] = (int64_t)W[k]->ne[1];
             ok &= W[k]->type == DS4_TYPE_F16;
         }
-        if (ok && !ds4cu_matvec_f16_dec(cnt, ws, rbs, ins, outs, x, y)) return;
-    }
-    if (n == 1 && m->exact && f16x_enabled() && cnt <= 6) {
-        const void *ws[6];
-        size_t rbs[6];
-        int64_t ins[6], outs[6];
-        int ok = 1;
-        for (int k = 0; k < cnt; k++) {
-            ws[k] = cu_w(m, W[k]);
-            rbs[k] = W[k]->row_bytes;
-            ins[k] = (int64_t)W[k]->ne[0];
-            outs[k] = (int64_t)W[k]->ne[1];
-            ok &= W[k]->type == DS4_TYPE_F16;
-        }
-        if (ok && !ds4cu_matvec_f16_exact_dec(cnt, ws, rbs, ins, outs, x, y)) return;
+        if (ok && !(m->exact ? ds4cu_matvec_f16_exact_dec : ds4cu_matvec_f16_dec)(cnt, ws, rbs, ins, outs, x, y))
+            return;
     }
     for (int k = 0; k < cnt; k++) mm(m, sc, W[k], x[k], n, 1, y[k]);
 }
