@@ -192,6 +192,9 @@ int main(int argc, char **argv) {
     logf_("shutting down");
     /* Running generation ends with finish error; queued jobs generate nothing. */
     ds4s_worker_stop(s);
+    /* Their replies are written; let the connection threads send them (a
+     * loaded machine lost a queued request's "shutdown requested" here). */
+    ds4s_http_drain(s, 5.0);
     ds4s_kvcache_close(s);      /* shutdown save of the live session (§13.2) */
     ds4s_http_stop(s);
     ds4s_textexec_stop();

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/api.h"
 #include "server/auth.h"
@@ -28,6 +29,7 @@ typedef struct conn_ctx {
     char *body;
     size_t len, cap;
     int too_big;
+    int gen;    /* counted in s->http_gen_open until on_completed */
 } conn_ctx;
 
 static void add_common_headers(ds4s_server *s, struct MHD_Response *resp) {
@@ -71,6 +73,10 @@ static int client_fd(struct MHD_Connection *c) {
 }
 
 static enum MHD_Result generate(ds4s_server *s, struct MHD_Connection *c, ds4s_route route, conn_ctx *cc) {
+    if (!cc->gen) {
+        cc->gen = 1;
+        __atomic_add_fetch(&s->http_gen_open, 1, __ATOMIC_ACQ_REL);
+    }
     ds4s_chan *ch = ds4s_chan_new(client_fd(c));
     if (!ch) return MHD_NO;
     ds4s_reply r;
@@ -211,11 +217,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
-    (void)cls;
+    ds4s_server *s = cls;
     (void)c;
     (void)toe;
     conn_ctx *cc = *con_cls;
     if (cc) {
+        if (cc->gen) __atomic_sub_fetch(&s->http_gen_open, 1, __ATOMIC_ACQ_REL);
         free(cc->body);
         free(cc);
         *con_cls = NULL;
@@ -253,6 +260,13 @@ int ds4s_http_start(ds4s_server *s, ds4_err *err) {
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     if (di && di->port) s->cfg.port = di->port;
     return 0;
+}
+
+void ds4s_http_drain(ds4s_server *s, double max_s) {
+    for (int i = 0; i < (int)(max_s * 100) && __atomic_load_n(&s->http_gen_open, __ATOMIC_ACQUIRE) > 0; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 void ds4s_http_stop(ds4s_server *s) {

@@ -47,6 +47,7 @@ typedef struct ds4s_server {
     int worker_started;
     unsigned long next_id;      /* chatcmpl-N / cmpl-N counter */
     void *mhd;                  /* struct MHD_Daemon* */
+    int http_gen_open;          /* generation requests not yet fully answered (atomic) */
     /* Visible-transcript binding (§12.3, worker only): after a thinking turn
      * the live KV holds reasoning that the client's replay leaves out (old
      * reasoning is not re-rendered, or hidden Responses reasoning is never
@@ -93,6 +94,10 @@ void ds4s_generate(ds4s_server *s, ds4s_job *j);
 /* HTTP (http.c). */
 int ds4s_http_start(ds4s_server *s, ds4_err *err);
 void ds4s_http_stop(ds4s_server *s);
+/* Waits (at most max_s seconds) until every generation request has been
+ * answered to its client: at shutdown, after the worker has written the
+ * last replies, so stopping the daemon does not cut them off. */
+void ds4s_http_drain(ds4s_server *s, double max_s);
 
 /* Random lowercase hex of nbytes (2*nbytes chars) after prefix, into out. */
 void ds4s_random_id(char *out, size_t cap, const char *prefix, int nbytes);
