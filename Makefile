@@ -161,9 +161,9 @@ test-clients: all
 
 # CUPTI kernel profiler for replayed CUDA graphs (bench/kprof/kprof.c), loaded
 # through CUDA_INJECTION64_PATH; built with the CUDA backend when CUPTI's
-# headers are installed (Debian: libcupti-dev).
+# header and library are installed (Debian: libcupti-dev).
 ifeq ($(CUDA),1)
-KPROF := $(if $(wildcard $(CUDA_HOME)/include/cupti.h),$(BUILD)/lib/libds4kprof.so)
+KPROF := $(if $(and $(wildcard $(CUDA_HOME)/include/cupti.h),$(wildcard $(CUDA_HOME)/lib*/libcupti.so)),$(BUILD)/lib/libds4kprof.so)
 all: $(KPROF)
 $(BUILD)/lib/libds4kprof.so: bench/kprof/kprof.c
 	@mkdir -p $(dir $@)
