@@ -21,8 +21,7 @@ exec > >(tee -a "$OUT/final.log") 2>&1
 B=${DS4_GPU_BUNDLE:-.gpu}
 STEPS=${DS4_FINAL_STEPS:-tests,bench,ab,prof,cpu}
 step() { [[ ",$STEPS," == *",$1,"* ]]; }
-run() { local bin=$1; shift
-    "$PWD/$B/lib/ld-linux-x86-64.so.2" --library-path "$PWD/$B/lib:/usr/local/nvidia/lib64:/usr/lib/x86_64-linux-gnu:/usr/local/cuda/lib64" "$PWD/$B/bin/$bin" "$@"; }
+source tests/gpu/bundle_run.sh # run BIN ARGS...: the bundle's binary
 t0=$SECONDS
 echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | head -1) x $(nvidia-smi -L | wc -l); bundle $B ($(cat "$B/COMMIT" 2>/dev/null))"
 model=/dev/shm/ds4-full-8.gguf

@@ -14,8 +14,7 @@ mkdir -p "$OUT"
 exec > >(tee -a "$OUT/h200_full.log") 2>&1
 t0=$SECONDS
 B=${DS4_GPU_BUNDLE:-.gpu}
-run() { local bin=$1; shift
-    "$PWD/$B/lib/ld-linux-x86-64.so.2" --library-path "$PWD/$B/lib:/usr/local/nvidia/lib64:/usr/lib/x86_64-linux-gnu:/usr/local/cuda/lib64" "$PWD/$B/bin/$bin" "$@"; }
+source tests/gpu/bundle_run.sh # run BIN ARGS...: the bundle's binary
 echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | head -1); bundle $B ($(cat "$B/COMMIT" 2>/dev/null))"
 free -g | head -2
 need=$((84 * 1024 * 1024))   # KiB: 80.8 GiB of tensors plus headroom

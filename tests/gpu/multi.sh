@@ -27,8 +27,7 @@ GPUS=${DS4_MULTI_GPUS:-0,1}
 CTX=${DS4_GPU_CTX:-2048}
 GEN=${DS4_GPU_GEN:-16}
 step() { [[ ",$STEPS," == *",$1,"* ]]; }
-run() { local bin=$1; shift
-    "$PWD/$B/lib/ld-linux-x86-64.so.2" --library-path "$PWD/$B/lib:/usr/local/nvidia/lib64:/usr/lib/x86_64-linux-gnu:/usr/local/cuda/lib64" "$PWD/$B/bin/$bin" "$@"; }
+source tests/gpu/bundle_run.sh # run BIN ARGS...: the bundle's binary
 el() { echo "$((SECONDS - t0)) s"; }
 echo "== $(date -u +%FT%TZ) multi.sh steps=$STEPS gpus=$GPUS"
 nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader 2>/dev/null
