@@ -163,6 +163,16 @@ static float floor_f(double v) {
     return (double)f > v ? nextafterf(f, -INFINITY) : f;
 }
 
+/* Each candidate's p with the temperature, and their sum S in list order. */
+static float fill_p(cand *c, int nc, float M, float T) {
+    float S = 0.0f;
+    for (int i = 0; i < nc; i++) {
+        c[i].p = expf((c[i].logit - M) / T);
+        S += c[i].p;
+    }
+    return S;
+}
+
 /* The reference's top-k / top-p walk over candidates c[0..nc) sorted by
  * logit (descending, ties: lower id), with their p filled in; returns the
  * pick, or -1 when the walk ran to index `stop` without ending (the caller
@@ -232,8 +242,7 @@ int ds4_sample(ds4_sampler *sp, const float *l, int n) {
             else if (by_logit_desc(&x, &c[0]) < 0) heap_replace_top(c, nc, x);
         }
         qsort(c, (size_t)nc, sizeof *c, by_logit_desc);
-        float S = 0.0f;
-        for (int i = 0; i < nc; i++) { c[i].p = expf((c[i].logit - M) / T); S += c[i].p; }
+        const float S = fill_p(c, nc, M, T);
         pick = nc ? walk(sp, c, nc, -1, S, min_p, top_p) : best; /* nothing finite: argmax's 0 */
         free(c);
         return pick;
@@ -251,8 +260,7 @@ int ds4_sample(ds4_sampler *sp, const float *l, int n) {
         if ((double)l[i] >= lo) c[nc++] = (cand){l[i], 0.0f, i};
     }
     qsort(c, (size_t)nc, sizeof *c, by_logit_desc);
-    float S = 0.0f;
-    for (int i = 0; i < nc; i++) { c[i].p = expf((c[i].logit - M) / T); S += c[i].p; }
+    float S = fill_p(c, nc, M, T);
     if (!nf) { free(c); return best; } /* nothing finite: argmax's 0 */
     const uint64_t rng0 = sp->rng;
     pick = walk(sp, c, nf, nc < nf ? nc : -1, S, min_p, top_p);
@@ -262,8 +270,7 @@ int ds4_sample(ds4_sampler *sp, const float *l, int n) {
         for (int i = 0; i < n; i++)
             if (isfinite(l[i])) c[nc++] = (cand){l[i], 0.0f, i};
         qsort(c, (size_t)nc, sizeof *c, by_logit_desc);
-        S = 0.0f;
-        for (int i = 0; i < nc; i++) { c[i].p = expf((c[i].logit - M) / T); S += c[i].p; }
+        S = fill_p(c, nc, M, T);
         pick = walk(sp, c, nc, -1, S, min_p, top_p);
     }
     free(c);
